@@ -1,0 +1,36 @@
+"""The JSON API: flask-smorest blueprints at the paths of the service we replace."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from portal import auth
+from portal.errors_http import error_response
+from portal.extensions import api, csrf
+
+# Paths that are not the JSON API (the portal has its own CSRF + session rules).
+NON_API_PREFIXES = ("/ui", "/static", "/rq")
+
+
+def register_api(app: Flask) -> None:
+    """Register every API blueprint, the docs routes and the token guard."""
+    from portal.api import docs, history, jobs, system
+
+    for module in (system, jobs, history):
+        csrf.exempt(module.blp)
+        api.register_blueprint(module.blp)
+    docs.register(app)
+
+    @app.before_request
+    def _require_token() -> Response | None:
+        if request.path.startswith(NON_API_PREFIXES):
+            return None
+        if auth.api_request_allowed():
+            return None
+        return error_response(
+            401,
+            "this operation needs the API token: send Authorization: Bearer <token>",
+            "unauthorized",
+            {},
+            {"WWW-Authenticate": 'Bearer realm="model-manager"'},
+        )

@@ -1,0 +1,68 @@
+"""Flask commands: worker, devcluster, and the area commands (catalog validate, …)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from portal.extensions import db, redis_holder
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty (for tests and scripts).")
+@click.option("--name", default=None, help="Worker name (default: host and pid).")
+@with_appcontext
+def worker_command(burst: bool, name: str | None) -> None:
+    """Run an RQ worker for the portal's queue inside the app context."""
+    from portal.worker import PortalWorker
+
+    holder = redis_holder(current_app)
+    # Forked horses must not share the parent's pooled connections.
+    db.engine.dispose()
+    worker = PortalWorker(
+        [holder.queue],
+        connection=holder.connection,
+        name=name or f"{socket.gethostname()}-{__import__('os').getpid()}",
+    )
+    worker.app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker.work(burst=burst, with_scheduler=False)
+
+
+@click.command("devcluster")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--seed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML seed file with nodes, PVCs, secrets, runtimes (default: the bundled demo seed).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".run/kubeconfig"),
+    show_default=True,
+    help="Where to write the kubeconfig that points at the dev cluster.",
+)
+@click.option(
+    "--ready-delay",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Seconds the simulated KServe controller takes to make a model Ready.",
+)
+def devcluster_command(host: str, port: int, seed: Path | None, kubeconfig: Path, ready_delay: float) -> None:
+    """Run the simulated Kubernetes API + KServe controller (demo mode and tests)."""
+    from portal.devcluster import run_devcluster
+
+    run_devcluster(host=host, port=port, seed=seed, kubeconfig_path=kubeconfig, ready_delay=ready_delay)
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    app.cli.add_command(worker_command)
+    app.cli.add_command(devcluster_command)

@@ -1,0 +1,126 @@
+"""The edge: map domain exceptions, HTTP errors and surprises to JSON (API) or HTML (portal)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import redis
+from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from portal.errors import PortalError
+
+log = logging.getLogger(__name__)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def wants_html() -> bool:
+    """Portal pages get HTML errors; everything else (the API) gets JSON."""
+    return request.path.startswith("/ui")
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One error in the shape of its audience: `{"error","code","details"}` or an HTML page."""
+    details = details or {}
+    if wants_html():
+        if request.headers.get("HX-Request") == "true":
+            body = render_template("_error_fragment.html", status=status, message=message, code=code, details=details)
+        else:
+            body = render_template("error.html", status=status, message=message, code=code, details=details)
+        response = Response(body, status=status, mimetype="text/html")
+    else:
+        response = jsonify({"error": message, "code": code, "details": details})
+        response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _validation_details(exc: HTTPException) -> dict[str, Any]:
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or data.get("errors") or {}
+    return {"fields": messages} if messages else {}
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    """werkzeug/smorest errors: 404, 405, webargs' 422 (→ 400 with field errors), malformed JSON."""
+    status = exc.code or 500
+    headers: dict[str, str] = {}
+    data = getattr(exc, "data", None) or {}
+    if isinstance(data, dict) and isinstance(data.get("headers"), dict):
+        headers.update(data["headers"])
+    if status == 422:
+        details = _validation_details(exc)
+        return error_response(400, "the request has invalid fields", "validation_error", details, headers)
+    if status == 400:
+        description = str(data.get("message") or exc.description or "bad request")
+        if "invalid json" in f"{description} {data}".lower():
+            return error_response(
+                400, "the request body is not valid JSON", "malformed_json", {"reason": description}, headers
+            )
+        return error_response(400, description, "bad_request", _validation_details(exc), headers)
+    if status == 404:
+        return error_response(
+            404, f"no such page or endpoint: {request.path}", "not_found", {"path": request.path}, headers
+        )
+    if status == 405:
+        allowed = sorted(getattr(exc, "valid_methods", None) or [])
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+        return error_response(
+            405,
+            f"{request.method} is not allowed on {request.path}",
+            "method_not_allowed",
+            {"allowed": allowed},
+            headers,
+        )
+    if status == 413:
+        return error_response(413, "the request body is too large", "payload_too_large", {}, headers)
+    return error_response(status, exc.description or exc.name, _snake(exc.name), {}, headers)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers (after smorest, so ours win)."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+
+    @app.errorhandler(PortalError)
+    def _portal_error(exc: PortalError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return error_response(exc.status, exc.message, exc.code, exc.details, headers)
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        log.warning("redis error: %s", exc)
+        return error_response(
+            503,
+            "Redis is unavailable; jobs and caches cannot be used right now",
+            "redis_unavailable",
+            {"reason": type(exc).__name__},
+        )
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        log.warning("database error: %s", exc.orig)
+        return error_response(503, "the database is unavailable", "database_unavailable", {})
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error (request_id=%s)", g.get("request_id"))
+        return error_response(
+            500,
+            "internal error; the log has details under this request id",
+            "internal_error",
+            {"requestId": g.get("request_id")},
+        )

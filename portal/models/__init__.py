@@ -1,0 +1,6 @@
+"""SQLAlchemy models only: no commits, no queries."""
+
+from portal.models.history import HistoryEvent
+from portal.models.job import Job, JobLog
+
+__all__ = ["HistoryEvent", "Job", "JobLog"]

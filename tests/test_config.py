@@ -1,0 +1,110 @@
+"""Configuration: defaults, parsing, and one-line errors naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.config import ConfigError, Settings, format_duration, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {"MODEL_MANAGER_ENV": "test"}
+
+
+def test_defaults_follow_the_seed() -> None:
+    s = Settings.from_env(BASE)
+    assert s.model_catalog_root == Path("/workspace/catalog")
+    assert s.model_catalog_models_subdir == "models"
+    assert s.catalog_refresh_interval == 30
+    assert s.active_namespace == "ai" and s.validation_namespace == "ai"
+    assert s.active_inferenceservice_name == "active-llm"
+    assert s.weights_storage_path == Path("/mnt/models")
+    assert s.weights_pvc_name == "venus-model-storage"
+    assert s.weights_install_timeout == 1800
+    assert s.datastore_driver == "sqlite"
+    assert s.database_uri == "sqlite:////app/state/model-manager.db"
+    assert s.huggingface_cache_ttl == 300 and s.vllm_cache_ttl == 600 and s.recommendation_cache_ttl == 900
+    assert s.pvc_alert_threshold == 0.85
+    assert s.redis_url == "redis://localhost:6379/0"
+    assert not s.auth_enabled
+
+
+def test_empty_string_counts_as_unset() -> None:
+    assert Settings.from_env({**BASE, "ACTIVE_NAMESPACE": ""}).active_namespace == "ai"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("72h", 259200), ("45", 45)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_go_duration_format() -> None:
+    assert [format_duration(x) for x in (30, 300, 600, 3600)] == ["30s", "5m0s", "10m0s", "1h0m0s"]
+
+
+def test_postgres_dsn_becomes_psycopg_url() -> None:
+    s = Settings.from_env({**BASE, "DATASTORE_DRIVER": "postgres", "DATASTORE_DSN": "postgres://u:pw@db/mm"})
+    assert s.database_uri == "postgresql+psycopg://u:pw@db/mm"
+    assert "pw" not in str(s.public_dict())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("DATASTORE_DRIVER", "bolt", "one of sqlite, postgres"),
+        ("CATALOG_REFRESH_INTERVAL", "soon", "a duration such as 30s"),
+        ("HUGGINGFACE_CACHE_TTL", "5 minutes", "a duration"),
+        ("WEIGHTS_INSTALL_TIMEOUT", "-3m", "a duration"),
+        ("PVC_ALERT_THRESHOLD", "1.5", "between 0 and 1"),
+        ("PVC_ALERT_THRESHOLD", "high", "between 0 and 1"),
+        ("ACTIVE_NAMESPACE", "AI_Prod", "a Kubernetes name"),
+        ("ACTIVE_INFERENCESERVICE_NAME", "bad name", "a Kubernetes name"),
+        ("REDIS_URL", "localhost:6379", "redis://"),
+        ("HF_ENDPOINT", "ftp://mirror", "http://"),
+        ("SLACK_WEBHOOK_URL", "not a url", "http://"),
+        ("SERVER_PORT", "99999", "between 1 and 65535"),
+        ("MODEL_CATALOG_MODELS_SUBDIR", "../etc", "a plain name"),
+        ("MODEL_MANAGER_DEVCLUSTER", "maybe", "true or false"),
+    ],
+)
+def test_bad_value_names_variable_value_and_expectation(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**BASE, name: value})
+    message = str(info.value)
+    assert message.startswith(f"{name}=")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_postgres_without_dsn_is_refused() -> None:
+    with pytest.raises(ConfigError, match="DATASTORE_DSN"):
+        Settings.from_env({**BASE, "DATASTORE_DRIVER": "postgres"})
+
+
+def test_production_refuses_the_development_secret_key() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_env({})
+    assert Settings.from_env({"SECRET_KEY": "a-long-random-production-value"}).environment == "production"
+
+
+def test_redis_password_is_not_shown() -> None:
+    s = Settings.from_env({**BASE, "REDIS_URL": "redis://:hunter2@cache:6379/0", "MODEL_MANAGER_API_TOKEN": "tok"})
+    shown = str(s.public_dict())
+    assert "hunter2" not in shown and "tok'" not in shown
+    assert "hunter2" not in repr(s)
+
+
+def test_startup_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "MODEL_MANAGER_ENV": "test", "DATASTORE_DRIVER": "bolt", "STATE_PATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == ["model-manager: configuration error: DATASTORE_DRIVER='bolt' is invalid: expected one of sqlite, postgres"]
