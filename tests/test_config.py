@@ -101,10 +101,17 @@ def test_redis_password_is_not_shown() -> None:
 
 
 def test_startup_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "MODEL_MANAGER_ENV": "test", "DATASTORE_DRIVER": "bolt", "STATE_PATH": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MODEL_MANAGER_ENV": "test",
+        "DATASTORE_DRIVER": "bolt",
+        "STATE_PATH": str(tmp_path),
+    }
     proc = subprocess.run(
         [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == ["model-manager: configuration error: DATASTORE_DRIVER='bolt' is invalid: expected one of sqlite, postgres"]
+    assert lines == [
+        "model-manager: configuration error: DATASTORE_DRIVER='bolt' is invalid: expected one of sqlite, postgres"
+    ]

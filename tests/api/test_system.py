@@ -36,7 +36,19 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
         pytest.fail("redis-server is required (apt-get install redis-server)")
     port = _free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -56,7 +68,9 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
         stop()
 
 
-def test_healthz_names_redis_when_it_stops(make_app: Callable[..., Flask], private_redis: tuple[str, Callable[[], None]]) -> None:
+def test_healthz_names_redis_when_it_stops(
+    make_app: Callable[..., Flask], private_redis: tuple[str, Callable[[], None]]
+) -> None:
     url, stop = private_redis
     app = make_app(REDIS_URL=url)
     client = app.test_client()
@@ -72,8 +86,12 @@ def test_healthz_names_redis_when_it_stops(make_app: Callable[..., Flask], priva
 
 
 def test_system_info_has_no_secrets(make_app: Callable[..., Flask]) -> None:
-    app = make_app(MODEL_MANAGER_API_TOKEN="s3cr3t-token", HUGGINGFACE_API_TOKEN="hf_secret", GITHUB_TOKEN="gh_secret",
-                   SLACK_WEBHOOK_URL="https://hooks.example/T000/secretpath")
+    app = make_app(
+        MODEL_MANAGER_API_TOKEN="s3cr3t-token",
+        HUGGINGFACE_API_TOKEN="hf_secret",
+        GITHUB_TOKEN="gh_secret",
+        SLACK_WEBHOOK_URL="https://hooks.example/T000/secretpath",
+    )
     body = app.test_client().get("/system/info")
     assert body.status_code == 200
     text = body.get_data(as_text=True)
@@ -83,7 +101,12 @@ def test_system_info_has_no_secrets(make_app: Callable[..., Flask]) -> None:
     assert info["auth"]["enabled"] is True
     assert info["notifications"]["slackWebhookConfigured"] is True
     assert info["persistence"]["driver"] in ("sqlite", "postgres")
-    assert info["cache"] == {"catalogTTL": "30s", "huggingfaceTTL": "5m0s", "vllmTTL": "10m0s", "recommendationsTTL": "15m0s"}
+    assert info["cache"] == {
+        "catalogTTL": "30s",
+        "huggingfaceTTL": "5m0s",
+        "vllmTTL": "10m0s",
+        "recommendationsTTL": "15m0s",
+    }
     assert isinstance(info["recentJobs"], list) and isinstance(info["recentHistory"], list)
 
 

@@ -19,7 +19,11 @@ def test_real_worker_process_runs_the_job(app: Flask, app_env: dict[str, str]) -
     assert db.session.get(Job, job.id).status == "pending"  # the row exists before any worker runs
     proc = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT, env=subprocess_env(app_env), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=subprocess_env(app_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     db.session.expire_all()
@@ -36,7 +40,11 @@ def test_cancel_pending_job_and_retry(app: Flask, app_env: dict[str, str]) -> No
     job_service.retry_job(job.id, actor="tester")
     proc = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT, env=subprocess_env(app_env), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=subprocess_env(app_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     db.session.expire_all()
