@@ -19,6 +19,8 @@ from portal.config import Settings
 from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each area's fixtures live in tests/support/fixtures_<area>.py; all are loaded here.
+pytest_plugins = sorted(f"tests.support.{p.stem}" for p in (ROOT / "tests" / "support").glob("fixtures_*.py"))
 SHARED = ROOT.parent / "shared"
 PG_BASE = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
+
 from flask import Flask, Response, request
 
 from portal import auth
@@ -12,11 +16,21 @@ from portal.extensions import api, csrf
 NON_API_PREFIXES = ("/ui", "/static", "/rq")
 
 
-def register_api(app: Flask) -> None:
-    """Register every API blueprint, the docs routes and the token guard."""
-    from portal.api import docs, history, jobs, system
+def api_modules() -> list[ModuleType]:
+    """Every module of this package that defines a smorest `blp`, in name order (system first)."""
+    import portal.api as package
 
-    for module in (system, jobs, history):
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+    names.sort(key=lambda name: name != "system")
+    modules = [importlib.import_module(f"portal.api.{name}") for name in names]
+    return [module for module in modules if hasattr(module, "blp")]
+
+
+def register_api(app: Flask) -> None:
+    """Register every API blueprint (each area is one module with a `blp`), the docs routes and the token guard."""
+    from portal.api import docs
+
+    for module in api_modules():
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)
     docs.register(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,8 +31,11 @@ BANNER_PROVIDERS: list[Any] = []
 
 def register_web(app: Flask) -> None:
     """Register the portal blueprint, its guards and template helpers."""
-    from portal.web import pages  # noqa: F401  (registers the views)
+    import portal.web as package
 
+    # Each area's views live in one module of this package; importing it registers them on `bp`.
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")):
+        importlib.import_module(f"portal.web.{module}")
     app.register_blueprint(bp)
 
     @app.before_request
