@@ -39,6 +39,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     _configure_logging(app)
     _init_extensions(app, settings)
+    from portal.services import discovery  # GPU profiles load at start-up: a bad file stops the app
+
+    discovery.init_app(app)
     _register_blueprints(app)
     _register_request_hooks(app)
 

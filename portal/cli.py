@@ -62,7 +62,40 @@ def devcluster_command(host: str, port: int, seed: Path | None, kubeconfig: Path
     run_devcluster(host=host, port=port, seed=seed, kubeconfig_path=kubeconfig, ready_delay=ready_delay)
 
 
+@click.group("catalog")
+def catalog_group() -> None:
+    """Catalog commands."""
+
+
+@catalog_group.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--offline", is_flag=True, help="Skip the cluster checks (they report warn).")
+@with_appcontext
+def catalog_validate_command(files: tuple[Path, ...], offline: bool) -> None:
+    """Validate catalog entry files (default: every *.json of the catalog); exit 1 when one is invalid.
+
+    Runs the same checks as POST /catalog/validate: schema, manifest against the KServe CRD, vLLM
+    architecture, fit on the targeted GPU, PVC, weights, secrets, configmaps, GPU capacity, runtime.
+    Checks that need the cluster or the Hub warn when those cannot be reached.
+    """
+    from portal.services.validation import validate_file
+
+    settings = current_app.config["SETTINGS"]
+    paths = list(files) or sorted(settings.catalog_models_dir.glob("*.json"))
+    failed = 0
+    for path in paths:
+        result = validate_file(path, use_cluster=not offline)
+        failed += 0 if result["valid"] else 1
+        click.echo(f"{path}: {'valid' if result['valid'] else 'INVALID'}")
+        for check in result["checks"]:
+            click.echo(f"  [{check['status']}] {check['name']}: {check['message']}")
+    click.echo(f"{len(paths)} file(s), {failed} invalid")
+    if failed:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(worker_command)
     app.cli.add_command(devcluster_command)
+    app.cli.add_command(catalog_group)

@@ -19,6 +19,25 @@ class PortalWorker(Worker):
     """RQ worker that keeps the Job rows truthful when a horse dies or times out."""
 
     app: Flask | None = None
+    # Maintenance (registry cleaning + our stale-job reaper) runs when idle at most this often.
+    reap_interval = 15
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", self.reap_interval)
+        super().__init__(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry cleaning, then mark jobs of dead workers (stale heartbeat) failed."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        try:
+            from portal.services import jobs as job_service
+
+            job_service.reap_stale_jobs(min_interval=0)
+        except Exception:  # the worker must survive bookkeeping errors
+            log.exception("could not reap stale jobs")
+            db.session.rollback()
+        finally:
+            db.session.remove()
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """In the forked child: never reuse the parent's database connections."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -27,11 +27,17 @@ MAX_LIMIT = 200
 JOB_FUNCTIONS: dict[str, str] = {
     "noop": "jobs.system.noop",
 }
+# Job types whose running function refreshes `heartbeat_at`; only these can be reaped as "worker died".
+HEARTBEAT_TYPES: set[str] = set()
+DEFAULT_STALE_AFTER = 30.0
+_last_reap = 0.0
 
 
-def register_job_type(job_type: str, func_path: str) -> None:
-    """Declare the RQ function (dotted path) that runs a job type."""
+def register_job_type(job_type: str, func_path: str, *, heartbeat: bool = False) -> None:
+    """Declare the RQ function (dotted path) that runs a job type (and whether it sends heartbeats)."""
     JOB_FUNCTIONS[job_type] = func_path
+    if heartbeat:
+        HEARTBEAT_TYPES.add(job_type)
 
 
 def now() -> datetime:
@@ -49,8 +55,9 @@ def create_job(
     max_attempts: int = 1,
     message: str = "Queued",
     timeout: float | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> Job:
-    """Insert the job row, commit, then enqueue it on RQ under the same id."""
+    """Insert the job row, commit, then enqueue it on RQ under the same id (`fields`: extra columns)."""
     if job_type not in JOB_FUNCTIONS:
         raise InvalidInput(f"unknown job type: {job_type}", code="unknown_job_type")
     job = Job(
@@ -64,6 +71,8 @@ def create_job(
         actor=actor,
         message=message,
     )
+    for name, value in (fields or {}).items():
+        setattr(job, name, value)
     db.session.add(job)
     db.session.flush()
     _add_log(job, "info", "queued", f"Job created by {actor}")
@@ -247,7 +256,7 @@ def retry_job(job_id: str, *, actor: str) -> Job:
         job.max_attempts = job.attempt + 1  # an operator's retry is always allowed one more attempt
     _add_log(job, "info", "queued", f"Retry requested by {actor}")
     db.session.commit()
-    enqueue(job)
+    enqueue(job, timeout=(job.payload or {}).get("timeoutSeconds"))
     return job
 
 
@@ -273,3 +282,51 @@ def fail_if_active(job_id: str, reason: str) -> bool:
         return False
     fail(job, reason)
     return True
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a running job counts as dead (app config JOB_STALE_AFTER)."""
+    try:
+        return float(current_app.config.get("JOB_STALE_AFTER", DEFAULT_STALE_AFTER))
+    except (TypeError, ValueError):
+        return DEFAULT_STALE_AFTER
+
+
+def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) -> int:
+    """Fail running heartbeat jobs whose worker stopped beating (killed worker); returns how many."""
+    global _last_reap
+    if not HEARTBEAT_TYPES:
+        return 0
+    clock = time.monotonic()
+    if min_interval and clock - _last_reap < min_interval:
+        return 0  # lazily called on every GET: one query per second per process is plenty
+    _last_reap = clock
+    seconds = bound if bound is not None else stale_after()
+    cutoff = now() - timedelta(seconds=seconds)
+    rows = db.session.scalars(
+        select(Job).where(
+            Job.status == "running",
+            Job.type.in_(sorted(HEARTBEAT_TYPES)),
+            Job.heartbeat_at < cutoff,
+        )
+    ).all()
+    for row in rows:
+        log.warning("job %s sent no heartbeat for %.0f s: marking it failed", row.id, seconds)
+        fail(row, f"worker died: no heartbeat for {seconds:.0f} s (retry resumes the work)")
+        _on_reaped(row)
+    return len(rows)
+
+
+# Area hooks run after a job is reaped (history records, metrics); type → callable(job).
+REAP_HOOKS: dict[str, Any] = {}
+
+
+def _on_reaped(job: Job) -> None:
+    hook = REAP_HOOKS.get(job.type)
+    if hook is None:
+        return
+    try:
+        hook(job)
+    except Exception:  # bookkeeping must not stop the reaper
+        log.exception("reap hook failed for job %s", job.id)
+        db.session.rollback()

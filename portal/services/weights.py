@@ -1,0 +1,1041 @@
+"""Weights on the PVC: safe paths, list/info/usage/delete, and resumable verified installs from the Hub."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.config import Settings
+from portal.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    PortalError,
+    Unauthorized,
+    Unavailable,
+    UpstreamError,
+)
+from portal.extensions import db
+from portal.metrics import DOWNLOAD_BYTES, JOB_DURATION, JOB_STATUS
+from portal.models import Job
+from portal.services import history
+from portal.services import jobs as job_service
+
+log = logging.getLogger(__name__)
+
+JOB_TYPE = "weight_install"
+MARKER = ".model-manager"
+RESERVED_NAMES = frozenset({".hf-cache", "modules", "lost+found"})
+PARTIAL_SUFFIX = ".partial"
+OLD_INFIX = ".old-"
+PART_SUFFIX = ".part"
+REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
+_SEGMENT_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_PATTERNS = 200
+DOWNLOAD_THREADS = 6
+CHUNK = 1024 * 1024
+PROGRESS_INTERVAL = 0.5  # at most two progress writes a second (DESIGN rule 5)
+HEARTBEAT_INTERVAL = 2.0
+NETWORK_RETRIES = 2  # in-attempt resumes of a dropped connection before the attempt fails
+INSTALL_MAX_ATTEMPTS = 3
+
+
+# -- paths -------------------------------------------------------------------------------------------
+def _settings() -> Settings:
+    value = current_app.config["SETTINGS"]
+    assert isinstance(value, Settings)
+    return value
+
+
+def storage_root() -> Path:
+    """The weights volume's root directory."""
+    return Path(_settings().weights_storage_path)
+
+
+def normalize(raw: str) -> str:
+    """Reference §5.2 normalisation: clean segments joined by `/`; InvalidInput when nothing is left."""
+    text = (raw or "").strip().replace("\\", "/").strip("/")
+    segments = []
+    for segment in text.split("/"):
+        cleaned = _SEGMENT_JUNK.sub("-", segment).strip("-")
+        if cleaned in ("", ".", ".."):
+            continue
+        segments.append(cleaned)
+    if not segments:
+        raise InvalidInput(f"invalid path {raw!r}", code="invalid_path", details={"name": raw})
+    return "/".join(segments)
+
+
+def is_reserved(relative: str) -> bool:
+    """True when any segment is reserved (`.hf-cache`, `modules`, `lost+found`, dot-names) or a staging dir."""
+    for segment in relative.split("/"):
+        if segment in RESERVED_NAMES or segment.startswith("."):
+            return True
+        if segment.endswith(PARTIAL_SUFFIX) or OLD_INFIX in segment:
+            return True
+    return False
+
+
+def _refuse_escape(raw: str) -> None:
+    """400 for anything that tries to leave the root: `..` (also percent-encoded), absolute paths."""
+    decoded = raw
+    for _ in range(3):  # double-encoded `%252e%252e` decodes twice
+        decoded = unquote(decoded)
+    text = decoded.strip().replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:/", text) or "\x00" in text:
+        raise InvalidInput(
+            "absolute paths are not allowed: give a name relative to the weights volume",
+            code="path_traversal",
+            details={"name": raw},
+        )
+    if any(segment.strip() == ".." for segment in text.split("/")):
+        raise InvalidInput("path traversal detected: `..` is not allowed", code="path_traversal", details={"name": raw})
+
+
+def safe_relative(raw: str) -> str:
+    """Validate a user-supplied install name: no escape, normalised, not reserved."""
+    if raw is None or not str(raw).strip().strip("/"):
+        raise InvalidInput("name is required", code="name_required", details={"name": raw})
+    _refuse_escape(raw)
+    relative = normalize(raw)
+    raw_segments = "/".join(seg.strip() for seg in str(raw).replace("\\", "/").strip().strip("/").split("/"))
+    if is_reserved(relative) or is_reserved(raw_segments):
+        raise InvalidInput(f"{relative} is a reserved path", code="reserved_path", details={"name": raw})
+    return relative
+
+
+def resolve_inside(relative: str, root: Path | None = None) -> Path:
+    """The absolute path of `relative` with symlinks resolved; 400 when it leaves the root."""
+    base = (root or storage_root()).resolve()
+    candidate = (base / relative).resolve()
+    if candidate == base or not candidate.is_relative_to(base):
+        raise InvalidInput(
+            "path traversal detected: the name resolves outside the weights volume",
+            code="path_traversal",
+            details={"name": relative},
+        )
+    return candidate
+
+
+def canonical_target(hf_model_id: str, override: str | None) -> str:
+    """The install directory relative to the root: the override when given (validated), else the HF id."""
+    raw = override if override is not None and str(override).strip() else hf_model_id
+    return safe_relative(raw)
+
+
+def human_size(size: int) -> str:
+    """`<n> B` below 1 KiB, else 1024-based with one decimal (`4.5 MiB`)."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        value /= 1024.0
+        if value < 1024 or unit == "EiB":
+            return f"{value:.1f} {unit}"
+    return f"{size} B"  # pragma: no cover
+
+
+# -- listing -----------------------------------------------------------------------------------------
+@dataclass
+class _Tally:
+    size: int = 0
+    files: int = 0
+    newest: float = 0.0
+
+
+def _tally(path: str, tally: _Tally, *, skip_staging: bool = True) -> None:
+    """Sum regular files under `path` (no symlink following, markers excluded); os.scandir for speed."""
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if skip_staging and (entry.name.endswith(PARTIAL_SUFFIX) or OLD_INFIX in entry.name):
+                                continue
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            if entry.name == MARKER:
+                                continue
+                            st = entry.stat(follow_symlinks=False)
+                            tally.size += st.st_size
+                            tally.files += 1
+                            tally.newest = max(tally.newest, st.st_mtime)
+                    except OSError:
+                        continue  # unreadable entries are skipped, as the reference does
+        except OSError:
+            continue
+
+
+def read_marker(path: Path) -> dict[str, Any] | None:
+    """The install's marker JSON, or None when absent/unreadable."""
+    try:
+        data = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _iso_ts(ts: float) -> str | None:
+    if not ts:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def weight_info(path: Path, relative: str, *, marker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """WeightInfo (reference §5.3) of one install directory."""
+    tally = _Tally()
+    _tally(str(path), tally)
+    marker = marker if marker is not None else read_marker(path)
+    return _info_from(str(path), relative, marker, tally)
+
+
+def _scan(
+    directory: str, relative: str, found: list[tuple[str, str, dict[str, Any] | None, _Tally]]
+) -> tuple[_Tally, bool]:
+    """One pass over a subtree: sizes of everything below, and every marked install dir (not nested)."""
+    tally = _Tally()
+    has_marker = False
+    subdirs: list[tuple[str, str]] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if not is_reserved(name):
+                            subdirs.append((entry.path, f"{relative}/{name}" if relative else name))
+                        continue
+                    if name == MARKER:
+                        has_marker = True
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # unreadable entries are skipped, as the reference does
+                if stat.S_ISREG(st.st_mode):
+                    tally.size += st.st_size
+                    tally.files += 1
+                    tally.newest = max(tally.newest, st.st_mtime)
+    except OSError:
+        return tally, False
+    inner: list[tuple[str, str, dict[str, Any] | None, _Tally]] = []
+    below = False
+    for path, rel in subdirs:
+        sub, marked = _scan(path, rel, inner)
+        below = below or marked
+        tally.size += sub.size
+        tally.files += sub.files
+        tally.newest = max(tally.newest, sub.newest)
+    if has_marker and relative:
+        found.append((relative, directory, read_marker(Path(directory)), tally))
+        return tally, True  # an install's own subdirectories belong to it
+    found.extend(inner)
+    return tally, below or has_marker
+
+
+def _info_from(path: str, relative: str, marker: dict[str, Any] | None, tally: _Tally) -> dict[str, Any]:
+    settings = _settings()
+    return {
+        "name": relative,
+        "path": path,
+        "sizeBytes": tally.size,
+        "sizeHuman": human_size(tally.size),
+        "fileCount": tally.files,
+        "modifiedTime": _iso_ts(tally.newest),
+        "installedAt": (marker or {}).get("installedAt"),
+        "hfModelId": (marker or {}).get("modelId"),
+        "revision": (marker or {}).get("revision"),
+        "legacy": marker is None,
+        "storageUri": storage_uri(relative, settings),
+        "inferenceModelPath": inference_path(relative, settings),
+    }
+
+
+def list_weights() -> list[dict[str, Any]]:
+    """Every install (marked dirs anywhere, plus legacy unmarked top-level dirs), largest first; one pass."""
+    root = storage_root()
+    if not root.is_dir():
+        return []
+    results: list[dict[str, Any]] = []
+    try:
+        top = sorted(
+            (e.name, e.path) for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and not is_reserved(e.name)
+        )
+    except OSError:
+        return []
+    for name, path in top:
+        found: list[tuple[str, str, dict[str, Any] | None, _Tally]] = []
+        tally, marked = _scan(path, name, found)
+        if marked:
+            results.extend(_info_from(p, rel, marker, t) for rel, p, marker, t in found)
+        elif tally.files or not _only_staging(Path(path)):
+            results.append(_info_from(path, name, None, tally))
+    results.sort(key=lambda item: (-item["sizeBytes"], item["name"]))
+    return results
+
+
+def _only_staging(path: Path) -> bool:
+    """True when a dir holds nothing but our staging dirs (an org dir during a first install)."""
+    try:
+        names = [e.name for e in os.scandir(path)]
+    except OSError:
+        return False
+    return bool(names) and all(n.endswith(PARTIAL_SUFFIX) or OLD_INFIX in n for n in names)
+
+
+def get_info(raw_name: str) -> dict[str, Any]:
+    """WeightInfo of one install; 400 for unsafe names, 404 when missing."""
+    relative = safe_relative(raw_name)
+    path = resolve_inside(relative)
+    if not path.is_dir():
+        raise NotFound(f"model weights not found: {relative}", code="weights_not_found", details={"name": relative})
+    return weight_info(path, relative)
+
+
+def volume_stats(root: Path | None = None) -> tuple[int | None, int | None]:
+    """(total, available) bytes of the filesystem holding the root, or (None, None)."""
+    try:
+        st = os.statvfs(root or storage_root())
+    except OSError:
+        return None, None
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
+def usage() -> dict[str, Any]:
+    """Volume usage: statfs total/available (capped by WEIGHTS_VOLUME_LIMIT_BYTES), bytes used by installs."""
+    settings = _settings()
+    models = list_weights()
+    used = sum(m["sizeBytes"] for m in models)
+    total, available = volume_stats()
+    limit = settings.weights_volume_limit_bytes
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
+        room = max(0, limit - used)
+        available = room if available is None else min(available, room)
+    percent = None
+    if total:
+        percent = round(100.0 * (total - (available or 0)) / total, 1)
+    threshold = settings.pvc_alert_threshold
+    return {
+        "totalBytes": total or 0,
+        "totalHuman": human_size(total) if total is not None else "unknown",
+        "usedBytes": used,
+        "usedHuman": human_size(used),
+        "availableBytes": available or 0,
+        "availableHuman": human_size(available) if available is not None else "unknown",
+        "usedPercent": percent,
+        "alertThreshold": threshold,
+        "alert": percent is not None and percent >= threshold * 100,
+        "limitBytes": limit,
+        "modelCount": len(models),
+        "models": models,
+    }
+
+
+def free_bytes() -> int | None:
+    """Bytes an install may still write (statfs available, or the configured limit minus installs)."""
+    settings = _settings()
+    _total, available = volume_stats()
+    if settings.weights_volume_limit_bytes is not None:
+        used: int = sum(int(m["sizeBytes"]) for m in list_weights())
+        room = max(0, int(settings.weights_volume_limit_bytes) - used)
+        return room if available is None else min(room, available)
+    return available
+
+
+def storage_uri(target: str, settings: Settings | None = None) -> str:
+    """`pvc://<WEIGHTS_PVC_NAME>/<target>` (empty when no PVC name is configured)."""
+    settings = settings or _settings()
+    return f"pvc://{settings.weights_pvc_name}/{target}" if settings.weights_pvc_name else ""
+
+
+def inference_path(target: str, settings: Settings | None = None) -> str:
+    """Where runtime pods see the install (`<INFERENCE_MODEL_ROOT>/<target>`)."""
+    settings = settings or _settings()
+    return f"{settings.inference_model_root.rstrip('/')}/{target}"
+
+
+# -- active model guard ----------------------------------------------------------------------------
+def active_storage_uri() -> tuple[str | None, str | None, str | None]:
+    """(storageUri, modelId, note) of the active InferenceService; tolerant of a missing or down cluster."""
+    try:
+        from portal.services import cluster as cluster_service
+
+        getter: Callable[..., Any] | None = getattr(cluster_service, "get_active", None)
+        if getter is None:
+            import importlib
+
+            module = importlib.import_module("portal.services.activation")
+            getter = getattr(module, "get_active", None)
+        if getter is None:
+            return None, None, "the active model could not be checked (no cluster integration)"
+        active = getter()
+    except Exception as exc:  # the guard must not make deletes depend on the cluster being up
+        return None, None, f"the active model could not be checked: {type(exc).__name__}"
+    return _storage_from_active(active)
+
+
+def _storage_from_active(active: Any) -> tuple[str | None, str | None, str | None]:
+    if not active:
+        return None, None, None
+    obj = active
+    if isinstance(obj, dict) and "inferenceservice" in obj:
+        obj = obj["inferenceservice"]
+    if not isinstance(obj, dict):
+        return None, None, None
+    if "spec" in obj:
+        meta = obj.get("metadata") or {}
+        model_id = (meta.get("annotations") or {}).get("model-manager/model-id")
+        uri = (((obj.get("spec") or {}).get("predictor") or {}).get("model") or {}).get("storageUri")
+        return uri, model_id, None
+    return obj.get("storageUri"), obj.get("modelId") or obj.get("id"), None
+
+
+def _uri_uses(uri: str | None, relative: str) -> bool:
+    if not uri or not uri.startswith("pvc://"):
+        return False
+    rest = uri[len("pvc://") :]
+    _claim, _, path = rest.partition("/")
+    path = path.strip("/")
+    return path == relative or path.startswith(relative + "/") or relative.startswith(path + "/")
+
+
+def delete_weights(
+    raw_name: str,
+    *,
+    actor: str,
+    force: bool = False,
+    active: tuple[str | None, str | None] | None = None,
+) -> dict[str, Any]:
+    """Remove one install (never outside the root, never reserved); 409 without force when the active model uses it."""
+    relative = safe_relative(raw_name)
+    root = storage_root().resolve()
+    path = resolve_inside(relative, root)
+    if not path.is_dir():
+        raise NotFound(f"model weights not found: {relative}", code="weights_not_found", details={"name": relative})
+    note = None
+    if active is None:
+        uri, model_id, note = active_storage_uri()
+    else:
+        uri, model_id = active
+    if _uri_uses(uri, relative) and not force:
+        raise Conflict(
+            f"the active model {model_id or '(unknown)'} uses these weights ({uri}); "
+            "deactivate it first or pass force=true",
+            code="weights_in_use",
+            details={"name": relative, "modelId": model_id, "storageUri": uri},
+        )
+    marker = read_marker(path)
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+    parent = path.parent
+    while parent != root and parent.is_relative_to(root):
+        try:
+            parent.rmdir()  # only empty parents go; a sibling install keeps its org dir
+        except OSError:
+            break
+        parent = parent.parent
+    history.record(
+        "weight_deleted",
+        actor=actor,
+        model_id=relative,
+        metadata={"hfModelId": (marker or {}).get("modelId"), "forced": bool(force and uri)},
+    )
+    result: dict[str, Any] = {"status": "success", "message": f"Deleted weights for {relative}", "name": relative}
+    if note:
+        result["warning"] = note
+    return result
+
+
+# -- install request ----------------------------------------------------------------------------------
+def _hf_token() -> str | bool:
+    # False stops huggingface_hub from picking up an ambient login on the server.
+    return _settings().huggingface_api_token or False
+
+
+def _hf_api() -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=_settings().hf_endpoint, token=_hf_token())
+
+
+def _hub_error(exc: Exception, repo_id: str, revision: str | None) -> PortalError:
+    """Map a huggingface_hub / transport error to our error with the right status."""
+    import httpx2
+    from huggingface_hub import errors as hf_errors
+
+    token_hint = (
+        "HUGGINGFACE_API_TOKEN is not set: set it to a token that has access to this repository"
+        if not _settings().huggingface_api_token
+        else "the configured HUGGINGFACE_API_TOKEN has no access to this repository: request access on the Hub"
+    )
+    details = {"hfModelId": repo_id, "revision": revision}
+    if isinstance(exc, hf_errors.GatedRepoError):
+        status = getattr(getattr(exc, "response", None), "status_code", 401)
+        cls = Forbidden if status == 403 else Unauthorized
+        return cls(f"{repo_id} is gated: {token_hint}", code="gated_repo", details=details)
+    if isinstance(exc, hf_errors.RevisionNotFoundError):
+        return NotFound(f"revision {revision!r} not found in {repo_id}", code="revision_not_found", details=details)
+    if isinstance(exc, hf_errors.EntryNotFoundError | hf_errors.RemoteEntryNotFoundError):
+        return NotFound(f"a file of {repo_id} is missing on the Hub", code="file_not_found", details=details)
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+        status = getattr(getattr(exc, "response", None), "status_code", 404)
+        if status == 401 and _settings().huggingface_api_token:
+            return Unauthorized(f"{repo_id}: {token_hint}", code="hub_unauthorized", details=details)
+        return NotFound(
+            f"model not found on Hugging Face: {repo_id} (if it is private, {token_hint})",
+            code="model_not_found",
+            details=details,
+        )
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            cls2 = Forbidden if status == 403 else Unauthorized
+            return cls2(
+                f"Hugging Face refused access to {repo_id}: {token_hint}", code="hub_unauthorized", details=details
+            )
+        if status == 503:
+            return Unavailable(
+                "Hugging Face is unavailable (503); try again later", code="hub_unavailable", details=details
+            )
+        return UpstreamError(f"Hugging Face answered an error ({status})", code="hub_error", details=details)
+    if isinstance(exc, httpx2.TimeoutException):
+        return Unavailable("Hugging Face did not answer in time", code="hub_unreachable", details=details)
+    if isinstance(exc, httpx2.TransportError | OSError):
+        return Unavailable(
+            f"Hugging Face is unreachable: {type(exc).__name__}", code="hub_unreachable", details=details
+        )
+    return UpstreamError(f"Hugging Face request failed: {type(exc).__name__}", code="hub_error", details=details)
+
+
+def _validate_patterns(files: Any) -> list[str]:
+    if files is None:
+        return []
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InvalidInput("files must be a list of names or glob patterns", code="invalid_files")
+    patterns = sorted({f.strip().strip("/") for f in files if f and f.strip().strip("/")})
+    if len(patterns) > MAX_PATTERNS:
+        raise InvalidInput(f"at most {MAX_PATTERNS} file patterns", code="invalid_files")
+    for pattern in patterns:
+        if ".." in pattern.split("/") or pattern.startswith("/") or "\x00" in pattern:
+            raise InvalidInput(f"invalid file pattern {pattern!r}", code="invalid_files", details={"pattern": pattern})
+    return patterns
+
+
+def _selected(name: str, patterns: list[str]) -> bool:
+    return not patterns or any(name == p or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def active_install_for(target: str) -> Job | None:
+    """A pending or running install of the same target, if any."""
+    return db.session.scalars(
+        select(Job)
+        .where(Job.type == JOB_TYPE, Job.target == target, Job.status.in_(("pending", "running")))
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).first()
+
+
+def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """Resolve a revision to its commit sha and the selected files with sizes and LFS sha256."""
+    from huggingface_hub import errors as hf_errors
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    api = _hf_api()
+    try:
+        info = api.model_info(repo_id, revision=revision or None, files_metadata=True, timeout=20)
+    except Exception as exc:
+        raise _hub_error(exc, repo_id, revision) from exc
+    sha = info.sha
+    if not sha:
+        raise UpstreamError("Hugging Face did not return a commit sha", code="hub_error")
+    manifest = []
+    for sibling in info.siblings or []:
+        name = sibling.rfilename
+        if not name or name.endswith("/") or not _selected(name, patterns):
+            continue
+        lfs = sibling.lfs
+        manifest.append(
+            {
+                "name": name,
+                "size": int(sibling.size if sibling.size is not None else (lfs.size if lfs else 0)),
+                "sha256": lfs.sha256 if lfs else None,
+            }
+        )
+    manifest.sort(key=lambda f: f["name"])
+    if not manifest:
+        raise InvalidInput(
+            "no downloadable files found for model" + (f" matching {patterns}" if patterns else ""),
+            code="no_files",
+            details={"hfModelId": repo_id, "files": patterns},
+        )
+    # The model API shows gated repos to anyone; a HEAD on a file tells whether we may download.
+    probe = min(manifest, key=lambda f: f["size"])
+    url = hf_hub_url(repo_id, probe["name"], revision=sha, endpoint=_settings().hf_endpoint)
+    try:
+        get_hf_file_metadata(url, token=_hf_token(), timeout=20)
+    except hf_errors.GatedRepoError as exc:
+        raise _hub_error(exc, repo_id, revision) from exc
+    except Exception as exc:
+        raise _hub_error(exc, repo_id, revision) from exc
+    return sha, manifest
+
+
+def request_install(
+    *,
+    hf_model_id: str,
+    actor: str,
+    revision: str | None = None,
+    target: str | None = None,
+    files: Any = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Validate, resolve on the Hub, check room, then create + enqueue the install job (202 body)."""
+    repo_id = (hf_model_id or "").strip()
+    if not REPO_ID_RE.fullmatch(repo_id):
+        raise InvalidInput(
+            f"invalid Hugging Face model id: {hf_model_id!r} (expected org/name)",
+            code="invalid_model_id",
+            details={"hfModelId": ["expected org/name, letters, digits, . _ -"]},
+        )
+    if revision is not None and revision.strip() and not REVISION_RE.fullmatch(revision.strip()):
+        raise InvalidInput(f"invalid revision {revision!r}", code="invalid_revision", details={"revision": revision})
+    revision = (revision or "").strip() or None
+    relative = canonical_target(repo_id, target)
+    dest = resolve_inside(relative)
+    patterns = _validate_patterns(files)
+    running = active_install_for(relative)
+    if running is not None:
+        raise Conflict(
+            f"an install into {relative} is already {running.status}",
+            code="install_in_progress",
+            details={"job": running.to_dict(), "jobUrl": f"/jobs/{running.id}"},
+        )
+    if dest.exists() and not overwrite:
+        raise Conflict(
+            f"weights already exist for {relative}; pass overwrite=true to replace them",
+            code="weights_exist",
+            details={"target": relative},
+        )
+    sha, manifest = resolve_files(repo_id, revision, patterns)
+    total = sum(f["size"] for f in manifest)
+    room = free_bytes()
+    if room is not None and room < total:
+        raise InsufficientStorage(
+            f"not enough space on the weights volume: need {human_size(total)}, {human_size(room)} free",
+            code="insufficient_storage",
+            details={"requiredBytes": total, "availableBytes": room, "target": relative},
+        )
+    settings = _settings()
+    payload = {
+        "hfModelId": repo_id,
+        "revision": revision or "main",
+        "resolvedRevision": sha,
+        "target": relative,
+        "overwrite": bool(overwrite),
+        "files": patterns,
+        "manifest": manifest,
+        "timeoutSeconds": settings.weights_install_timeout,
+    }
+    job = job_service.create_job(
+        JOB_TYPE,
+        actor=actor,
+        payload=payload,
+        target=relative,
+        model_id=repo_id,
+        max_attempts=INSTALL_MAX_ATTEMPTS,
+        message=f"Queued: {len(manifest)} files, {human_size(total)}",
+        timeout=settings.weights_install_timeout,
+        fields={"bytes_total": total, "files_total": len(manifest), "bytes_done": 0, "files_done": 0},
+    )
+    return {
+        "status": "queued",
+        "job": job.to_dict(),
+        "jobUrl": f"/jobs/{job.id}",
+        "weightsInstallStatus": f"/weights/install/status/{job.id}",
+        "target": relative,
+        "revision": sha,
+        "storageUri": storage_uri(relative, settings),
+        "inferenceModelPath": inference_path(relative, settings),
+    }
+
+
+# -- the install job ----------------------------------------------------------------------------------
+class InstallError(Exception):
+    """An install failed for a reason a person can read."""
+
+
+class Cancelled(Exception):
+    """The job was cancelled while downloading."""
+
+
+@dataclass
+class _Progress:
+    """Thread-safe counters the download threads add to; only the job's main thread writes the row."""
+
+    done: int = 0
+    fresh: int = 0  # bytes actually received in this attempt (rate and metrics)
+    files_done: int = 0
+    current: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, n: int, name: str) -> None:
+        with self.lock:
+            self.done += n
+            self.fresh += n
+            self.current = name
+
+    def resumed(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+
+    def rewind(self, n: int) -> None:
+        with self.lock:
+            self.done -= n
+
+    def file_finished(self) -> None:
+        with self.lock:
+            self.files_done += 1
+
+
+class _Reporter:
+    """Writes progress (bytes, percent, moving-average rate, ETA) and heartbeats to the Job row."""
+
+    def __init__(self, job: Job, progress: _Progress, total: int) -> None:
+        self.job = job
+        self.progress = progress
+        self.total = total
+        self.rate: float | None = None
+        self.last_write = 0.0
+        self.last_fresh = 0
+        self.last_time = time.monotonic()
+        self.counted = 0
+
+    def write(self, *, force: bool = False, stage: str | None = None, message: str | None = None) -> None:
+        clock = time.monotonic()
+        if not force and clock - self.last_write < PROGRESS_INTERVAL:
+            return
+        with self.progress.lock:
+            done, fresh = self.progress.done, self.progress.fresh
+            files_done, current = self.progress.files_done, self.progress.current
+        elapsed = clock - self.last_time
+        if elapsed >= 0.2:
+            instant = (fresh - self.last_fresh) / elapsed
+            # Exponential moving average: steady speed figure without hiding real slow-downs.
+            self.rate = instant if self.rate is None else 0.3 * instant + 0.7 * self.rate
+            self.last_fresh, self.last_time = fresh, clock
+        job = self.job
+        job.bytes_done = min(done, self.total)
+        job.bytes_total = self.total
+        job.progress = int(100 * job.bytes_done / self.total) if self.total else 0
+        if job.progress >= 100 and job.status == "running" and stage != "finalizing":
+            job.progress = 99  # 100 % means published, not just downloaded
+        job.files_done = files_done
+        job.current_file = current
+        job.rate = round(self.rate, 1) if self.rate is not None else None
+        remaining = max(0, self.total - done)
+        job.eta_seconds = round(remaining / self.rate, 1) if self.rate and self.rate > 1 else None
+        if stage:
+            job.stage = stage
+        if message:
+            job.message = message
+        elif job.stage == "downloading":
+            job.message = f"Downloading {current or ''} ({human_size(job.bytes_done)} of {human_size(self.total)})"
+        job.heartbeat_at = job_service.now()
+        if fresh > self.counted:
+            DOWNLOAD_BYTES.inc(fresh - self.counted)
+            self.counted = fresh
+        db.session.commit()
+        self.last_write = clock
+
+
+def _row_status(job_id: str) -> str | None:
+    status = db.session.execute(select(Job.status).where(Job.id == job_id)).scalar_one_or_none()
+    db.session.rollback()  # end the read transaction so the next check sees new commits
+    return status
+
+
+def _hash_file(path: Path, hasher: Any, stop: threading.Event) -> None:
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+            if stop.is_set():
+                raise Cancelled()
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """What every download thread of one install shares."""
+
+    repo_id: str
+    sha: str
+    staging: Path
+    progress: _Progress
+    stop: threading.Event
+    token: str | bool
+    endpoint: str
+
+
+def _download_file(spec: dict[str, Any], ctx: _Fetch) -> None:
+    """Fetch one file into staging (resuming `<file>.part` with Range), verify it, then rename into place."""
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils._headers import build_hf_headers  # not re-exported with types in 2.4
+
+    name, size, expected = spec["name"], int(spec["size"]), spec.get("sha256")
+    repo_id, sha, staging, progress, stop = ctx.repo_id, ctx.sha, ctx.staging, ctx.progress, ctx.stop
+    token, endpoint = ctx.token, ctx.endpoint
+    final = staging / name
+    part = staging / (name + PART_SUFFIX)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_file() and final.stat().st_size == size:
+        progress.resumed(size)  # verified and renamed by an earlier attempt
+        progress.file_finished()
+        return
+    url = hf_hub_url(repo_id, name, revision=sha, endpoint=endpoint)
+    base_headers = build_hf_headers(token=token, library_name="model-manager")
+    attempts = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        hasher = hashlib.sha256() if expected else None
+        if have and hasher is not None:
+            _hash_file(part, hasher, stop)
+        progress.resumed(have)
+        received = 0
+        try:
+            if have < size:
+                headers = dict(base_headers)
+                if have:
+                    headers["Range"] = f"bytes={have}-"
+                session = get_session()
+                with session.stream("GET", url, headers=headers, follow_redirects=True, timeout=60.0) as response:
+                    if response.status_code == 416 or (have and response.status_code == 200):
+                        # The server ignored or refused the range: start this file over.
+                        progress.rewind(have)
+                        have = 0
+                        hasher = hashlib.sha256() if expected else None
+                        if response.status_code == 416:
+                            part.unlink(missing_ok=True)
+                            raise OSError("range not satisfiable; restarting the file")
+                    if response.status_code >= 400:
+                        raise InstallError(f"download of {name} failed: HTTP {response.status_code}")
+                    with part.open("ab" if have else "wb") as out:
+                        for chunk in response.iter_bytes():  # as it arrives: progress and cancel stay live
+                            if stop.is_set():
+                                raise Cancelled()
+                            out.write(chunk)
+                            if hasher is not None:
+                                hasher.update(chunk)
+                            received += len(chunk)
+                            progress.add(len(chunk), name)
+        except (Cancelled, InstallError):
+            raise
+        except Exception as exc:
+            # A dropped connection: what reached the disk stays, the next try resumes from there.
+            progress.rewind(have + received)
+            attempts += 1
+            if attempts > NETWORK_RETRIES or stop.is_set():
+                raise InstallError(f"download of {name} failed: {type(exc).__name__}: {exc}") from exc
+            time.sleep(0.5 * attempts)
+            continue
+        actual = part.stat().st_size if part.exists() else 0
+        if actual != size:
+            progress.rewind(have + received)
+            part.unlink(missing_ok=True)
+            raise InstallError(f"size mismatch for {name}: expected {size} bytes, got {actual}")
+        if hasher is not None and hasher.hexdigest() != expected:
+            progress.rewind(have + received)
+            part.unlink(missing_ok=True)
+            raise InstallError(f"checksum mismatch for {name}: sha256 differs from the Hub's LFS record")
+        os.replace(part, final)
+        progress.file_finished()
+        return
+
+
+def _publish(staging: Path, dest: Path, marker: dict[str, Any]) -> None:
+    """Write the marker, then swap the verified staging dir into place; the old version goes last."""
+    (staging / MARKER).write_text(json.dumps(marker, indent=2))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old: Path | None = None
+    if dest.exists():
+        old = dest.with_name(f"{dest.name}{OLD_INFIX}{int(time.time() * 1000)}")
+        os.replace(dest, old)
+    try:
+        os.replace(staging, dest)
+    except OSError:
+        if old is not None:
+            os.replace(old, dest)  # put the previous version back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_install(job_id: str) -> None:
+    """The RQ job body: download → verify → publish, with progress, cancel checks and heartbeats."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.status != "pending":
+        return  # cancelled (or gone) before a worker picked it up
+    payload = dict(job.payload or {})
+    started = time.monotonic()
+    job_service.start(job, worker=os.environ.get("HOSTNAME") or str(os.getpid()), message="Resolving files")
+    job.stage = "resolving"
+    db.session.commit()
+    stop = threading.Event()
+    try:
+        _install(job, payload, stop)
+    except Cancelled:
+        JOB_STATUS.labels(JOB_TYPE, "cancelled").inc()
+        return
+    except InstallError as exc:
+        _record_failure(job, str(exc), started)
+    except BaseException as exc:
+        stop.set()
+        from rq.timeouts import JobTimeoutException
+
+        if isinstance(exc, JobTimeoutException):
+            seconds = payload.get("timeoutSeconds")
+            _record_failure(job, f"timed out after {seconds} s (WEIGHTS_INSTALL_TIMEOUT)", started)
+            raise
+        if isinstance(exc, Exception):
+            log.exception("install job %s failed", job_id)
+            _record_failure(job, f"install failed: {type(exc).__name__}: {exc}", started)
+            return
+        raise
+    else:
+        JOB_STATUS.labels(JOB_TYPE, "completed").inc()
+        JOB_DURATION.labels(JOB_TYPE, "completed").observe(time.monotonic() - started)
+
+
+def _record_failure(job: Job, reason: str, started: float) -> None:
+    db.session.rollback()
+    job = db.session.get(Job, job.id) or job
+    if job.status != "running":
+        return  # cancelled meanwhile: the operator's word stands
+    job_service.fail(job, reason)
+    record_failed(job)
+    JOB_DURATION.labels(JOB_TYPE, "failed").observe(time.monotonic() - started)
+
+
+def record_failed(job: Job) -> None:
+    """History + metrics of a failed install (also used when the reaper fails it)."""
+    history.record(
+        "weight_install_failed",
+        actor=job.actor,
+        model_id=job.model_id,
+        metadata={"error": job.error, "jobId": job.id, "target": job.target},
+    )
+    JOB_STATUS.labels(JOB_TYPE, "failed").inc()
+
+
+def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
+    settings = _settings()
+    repo_id, sha = payload["hfModelId"], payload["resolvedRevision"]
+    relative = payload["target"]
+    manifest: list[dict[str, Any]] = payload["manifest"]
+    root = storage_root()
+    root.mkdir(parents=True, exist_ok=True)
+    dest = resolve_inside(relative, root)
+    staging = dest.with_name(dest.name + PARTIAL_SUFFIX)
+    if dest.exists() and not payload.get("overwrite"):
+        raise InstallError(f"weights already exist for {relative}")
+    staging.mkdir(parents=True, exist_ok=True)
+    total = sum(int(f["size"]) for f in manifest)
+    progress = _Progress()
+    reporter = _Reporter(job, progress, total)
+    reporter.write(force=True, stage="downloading", message=f"Downloading {len(manifest)} files")
+    job_service.append_log(job, "info", "downloading", f"Downloading {len(manifest)} files ({human_size(total)})")
+    token = _hf_token()
+    endpoint = settings.hf_endpoint
+    pool = ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(manifest)), thread_name_prefix="weights")
+    # Biggest first: the long files start early and small ones fill the gaps.
+    ordered = sorted(manifest, key=lambda f: -int(f["size"]))
+    ctx = _Fetch(repo_id, sha, staging, progress, stop, token, endpoint)
+    futures: list[Future[None]] = [pool.submit(_download_file, spec, ctx) for spec in ordered]
+    last_check = 0.0
+    try:
+        pending: set[Future[None]] = set(futures)
+        while pending:
+            _done, pending = wait(pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_EXCEPTION)
+            for future in _done:
+                exc = future.exception()
+                if exc is not None:
+                    raise exc
+            clock = time.monotonic()
+            if clock - last_check >= PROGRESS_INTERVAL:
+                last_check = clock
+                if _row_status(job.id) != "running":
+                    raise Cancelled()
+            reporter.write()
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    reporter.write(force=True, stage="verifying", message="Verified sha256 of every LFS file and size of every file")
+    if _row_status(job.id) != "running":
+        raise Cancelled()
+    reporter.write(force=True, stage="finalizing", message="Publishing the install")
+    marker = {
+        "modelId": repo_id,
+        "revision": sha,
+        "installedAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "files": [f["name"] for f in manifest],
+        "totalBytes": total,
+    }
+    _publish(staging, dest, marker)
+    result = {
+        "path": str(dest),
+        "name": relative,
+        "sizeBytes": total,
+        "revision": sha,
+        "hfModelId": repo_id,
+        "storageUri": storage_uri(relative, settings),
+        "inferenceModelPath": inference_path(relative, settings),
+    }
+    job.current_file = None
+    job.files_done = len(manifest)
+    job.bytes_done = total
+    job.rate = reporter.rate
+    job_service.complete(job, result=result, message="Weights ready")
+    history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
+
+
+def _reaped(job: Job) -> None:
+    record_failed(job)
+
+
+def iter_install_jobs(limit: int = 10) -> Iterator[Job]:
+    """Recent install jobs, newest first (for the Weights page)."""
+    rows, _ = job_service.list_jobs(limit=limit, job_type=JOB_TYPE)
+    yield from rows
+
+
+job_service.register_job_type(JOB_TYPE, "jobs.weights.install_weights", heartbeat=True)
+job_service.REAP_HOOKS[JOB_TYPE] = _reaped
