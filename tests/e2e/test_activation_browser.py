@@ -33,7 +33,8 @@ def test_activate_from_the_model_page(
     page.wait_for_url("**/ui/models/tiny-gpt2-test")
     panel = page.locator("#active_model")
     assert "No model is active" in panel.inner_text()
-    assert "Active model: none" in page.locator("#header_active").inner_text()
+    # The header line loads after the page (hx-trigger="load"), so wait for it rather than read it at once.
+    page.locator("#header_active", has_text="Active model: none").wait_for(timeout=5000)
 
     page.get_by_role("button", name="Activate", exact=True).click()
     page.locator("#active_model .badge-pending").wait_for(timeout=5000)
