@@ -74,7 +74,11 @@ def page(browser: Any) -> Iterator[Any]:
     problems: list[str] = []
     pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    pg.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    # A request the page aborts on purpose (htmx `hx-sync` dropping a stale search) is not a failure.
+    pg.on(
+        "requestfailed",
+        lambda req: None if "ERR_ABORTED" in (req.failure or "") else problems.append(f"request failed: {req.url}"),
+    )
     pg.problems = problems
     yield pg
     context.close()
