@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
 from portal import auth
 from portal.services import history, system
 from portal.services import jobs as job_service
-from portal.web import bp
+from portal.web import BANNER_PROVIDERS, bp
 
 PAGE_SIZE = 25
 
@@ -126,3 +127,20 @@ def sign_out() -> Response:
     auth.sign_out()
     flash("Signed out.", "success")
     return redirect(url_for("web.index"))  # type: ignore[return-value]
+
+
+REDIS_BANNER_TTL = 5.0
+
+
+def _redis_banner() -> tuple[str, str] | None:
+    """ "Redis is down" on every page, checked at most every few seconds per process."""
+    cache = current_app.extensions.setdefault("redis_banner", {"at": -1e9, "state": "ok"})
+    now = time.monotonic()
+    if now - cache["at"] > REDIS_BANNER_TTL:
+        cache["state"], cache["at"] = system.check_redis(), now
+    if cache["state"] == "ok":
+        return None
+    return ("error", "Redis is unavailable: installs and other jobs cannot be queued or run until it is back.")
+
+
+BANNER_PROVIDERS.append(_redis_banner)

@@ -23,7 +23,9 @@ def test_pages_render(client: FlaskClient) -> None:
 
 
 def test_auth_disabled_banner(client: FlaskClient) -> None:
-    assert "Authentication is disabled" in client.get("/ui/").get_data(as_text=True)
+    page = client.get("/ui/").get_data(as_text=True)
+    assert "Authentication is disabled" in page
+    assert "Redis is unavailable" not in page
 
 
 def test_portal_post_without_csrf_is_refused(client: FlaskClient) -> None:
@@ -77,3 +79,9 @@ def test_history_page_bad_since_shows_message(client: FlaskClient) -> None:
     response = client.get("/ui/history?since=yesterday-ish")
     assert response.status_code == 200
     assert "since must be a duration" in response.get_data(as_text=True)
+
+
+def test_redis_down_banner(make_app: Callable[..., Flask]) -> None:
+    client = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    page = client.get("/ui/").get_data(as_text=True)
+    assert "Redis is unavailable" in page
