@@ -90,6 +90,7 @@ class Settings:
     inference_model_root: str = "/mnt/models"
     weights_install_timeout: float = 1800.0
     weights_volume_limit_bytes: int | None = None
+    job_stale_after: float = 30.0
     gpu_profile_path: Path | None = None
     state_path: Path = Path("/app/state")
     datastore_driver: str = "sqlite"
@@ -171,12 +172,13 @@ class Settings:
             "git_author_name": reader.text("GIT_AUTHOR_NAME", ""),
             "git_author_email": reader.text("GIT_AUTHOR_EMAIL", ""),
             "active_namespace": reader.dns_label("ACTIVE_NAMESPACE", "ai"),
-            "active_inferenceservice_name": reader.dns_label("ACTIVE_INFERENCESERVICE_NAME", "active-llm"),
+            "active_inferenceservice_name": reader.dns1035_label("ACTIVE_INFERENCESERVICE_NAME", "active-llm"),
             "weights_storage_path": reader.path("WEIGHTS_STORAGE_PATH", Path("/mnt/models")),
             "weights_pvc_name": reader.text("WEIGHTS_PVC_NAME", "venus-model-storage"),
             "inference_model_root": reader.text("INFERENCE_MODEL_ROOT", "/mnt/models"),
             "weights_install_timeout": reader.duration("WEIGHTS_INSTALL_TIMEOUT", 1800.0),
             "weights_volume_limit_bytes": reader.optional_integer("WEIGHTS_VOLUME_LIMIT_BYTES", minimum=0),
+            "job_stale_after": reader.duration("JOB_STALE_AFTER", 30.0),
             "gpu_profile_path": reader.optional_path("GPU_PROFILE_PATH"),
             "state_path": reader.path("STATE_PATH", Path("/app/state")),
             "datastore_driver": reader.choice("DATASTORE_DRIVER", "sqlite", ("sqlite", "postgres")),
@@ -253,6 +255,13 @@ class _Reader:
         value = self.text(name, default)
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
             raise self.fail(name, value, "a Kubernetes name (lowercase letters, digits and '-', max 63)")
+        return value
+
+    def dns1035_label(self, name: str, default: str) -> str:
+        # KServe names services after the InferenceService, so it must also start with a letter.
+        value = self.dns_label(name, default)
+        if not value[0].isalpha():
+            raise self.fail(name, value, "a name that starts with a letter (KServe refuses others)")
         return value
 
     def path(self, name: str, default: Path) -> Path:

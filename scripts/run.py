@@ -81,6 +81,10 @@ def main() -> int:
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(RUN_DIR / "prometheus"))
     port = env.get("PORT", "8080")
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", int(port))) == 0:
+            log(f"port {port} is already in use (another `make run`?); stop it or choose another with PORT=...")
+            return 1
     Path(env["WEIGHTS_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
     Path(env["STATE_PATH"]).mkdir(parents=True, exist_ok=True)
     prom = Path(env["PROMETHEUS_MULTIPROC_DIR"])

@@ -65,6 +65,7 @@ def test_postgres_dsn_becomes_psycopg_url() -> None:
         ("PVC_ALERT_THRESHOLD", "high", "between 0 and 1"),
         ("ACTIVE_NAMESPACE", "AI_Prod", "a Kubernetes name"),
         ("ACTIVE_INFERENCESERVICE_NAME", "bad name", "a Kubernetes name"),
+        ("ACTIVE_INFERENCESERVICE_NAME", "1llm", "starts with a letter"),
         ("REDIS_URL", "localhost:6379", "redis://"),
         ("HF_ENDPOINT", "ftp://mirror", "http://"),
         ("SLACK_WEBHOOK_URL", "not a url", "http://"),

@@ -29,7 +29,6 @@ JOB_FUNCTIONS: dict[str, str] = {
 }
 # Job types whose running function refreshes `heartbeat_at`; only these can be reaped as "worker died".
 HEARTBEAT_TYPES: set[str] = set()
-DEFAULT_STALE_AFTER = 30.0
 _last_reap = 0.0
 
 
@@ -194,9 +193,9 @@ def fail(job: Job, error: str, *, stage: str = "failed") -> None:
 
 def run_noop(job_id: str) -> None:
     """The trivial job: proves create → enqueue → worker → completed end to end."""
-    job = get_job(job_id)
-    if job.status != "pending":
-        return
+    job = db.session.get(Job, job_id)
+    if job is None or job.status != "pending":
+        return  # cancelled, or its row is gone (e.g. purged) before a worker picked it up
     start(job, message="Doing nothing, successfully")
     deadline = time.monotonic() + float((job.payload or {}).get("sleepSeconds", 0.0))
     while time.monotonic() < deadline:
@@ -285,11 +284,11 @@ def fail_if_active(job_id: str, reason: str) -> bool:
 
 
 def stale_after() -> float:
-    """Seconds without a heartbeat after which a running job counts as dead (app config JOB_STALE_AFTER)."""
-    try:
-        return float(current_app.config.get("JOB_STALE_AFTER", DEFAULT_STALE_AFTER))
-    except (TypeError, ValueError):
-        return DEFAULT_STALE_AFTER
+    """Seconds without a heartbeat after which a running job counts as dead (env JOB_STALE_AFTER)."""
+    override = current_app.config.get("JOB_STALE_AFTER")
+    if override is not None:
+        return float(override)
+    return float(current_app.config["SETTINGS"].job_stale_after)
 
 
 def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) -> int:

@@ -22,7 +22,12 @@ SORTS = [("downloads", "Downloads"), ("likes", "Likes"), ("trending", "Trending"
 
 def _hub_banner() -> tuple[str, str] | None:
     message = discovery.hub_client().unreachable_message()
-    return ("error", f"Hugging Face is unreachable: {message}") if message else None
+    # The message already says "Hugging Face is unreachable (<endpoint>): …".
+    return (
+        ("error", f"{message}. Search, details and fit estimates need it; installed weights still work.")
+        if message
+        else None
+    )
 
 
 BANNER_PROVIDERS.append(_hub_banner)

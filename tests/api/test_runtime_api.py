@@ -197,11 +197,14 @@ def test_dry_run_create_then_update(cluster_app: Flask, devcluster: DevCluster) 
 def test_dry_run_refused_by_the_api_server(
     make_app: Callable[..., Flask], devcluster: DevCluster, cluster_catalog: Path
 ) -> None:
-    # A DNS-1123 name that starts with a digit passes our settings check but KServe refuses it.
+    # KServe's validating webhook refuses the object (as it does e.g. for a name it cannot serve).
+    denial = (
+        'admission webhook "inferenceservice.kserve-webhook-server.validator" denied the request: 1llm is not valid'
+    )
+    devcluster.fail_next(403, n=2, method="POST", message=denial, reason="Forbidden")
     app = make_app(
         KUBECONFIG=str(devcluster.kubeconfig),  # type: ignore[attr-defined]
         MODEL_CATALOG_ROOT=str(cluster_catalog.parent),
-        ACTIVE_INFERENCESERVICE_NAME="1llm",
     )
     client = app.test_client()
     refused = client.post("/models/test", json={"id": "tiny-gpt2-test"})

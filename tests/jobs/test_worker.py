@@ -61,3 +61,19 @@ def test_enqueue_with_redis_down_fails_clearly(make_app) -> None:  # type: ignor
     assert response.json["code"] == "queue_unavailable"
     job_id = response.json["details"]["jobId"]
     assert client.get(f"/jobs/{job_id}").json["status"] == "failed"
+
+
+def test_worker_skips_a_job_whose_row_is_gone(app: Flask, app_env: dict[str, str]) -> None:
+    job = job_service.create_job("noop", actor="tester")
+    db.session.delete(db.session.get(Job, job.id))
+    db.session.commit()
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=subprocess_env(app_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
