@@ -217,6 +217,15 @@ class CatalogValidate(MethodView):
     def post(self) -> Response:
         """Checks with pass/warn/fail; 400 with the same body when invalid."""
         result = validation.validate_entry(_json_body())
+        if not result["valid"]:
+            # Same body as the original service, plus the error shape every other 4xx has.
+            failed = [c["name"] for c in result.get("checks", []) if c.get("status") == "fail"]
+            result = {
+                **result,
+                "error": "the catalog entry is not valid: " + (", ".join(failed) or "schema errors"),
+                "code": "entry_invalid",
+                "details": {"failedChecks": failed, "errors": result.get("errors", [])},
+            }
         response = jsonify(result)
         response.status_code = 200 if result["valid"] else 400
         return response
