@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, g, request, session
 
 from portal.config import Settings
+from portal.extensions import current_settings
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS = "anonymous"
@@ -15,9 +16,7 @@ API_TOKEN_ACTOR = "api-token"
 
 def settings() -> Settings:
     """The app's Settings."""
-    value = current_app.config["SETTINGS"]
-    assert isinstance(value, Settings)
-    return value
+    return current_settings()
 
 
 def presented_token() -> str:

@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal.extensions import db, redis_holder
+from portal.extensions import current_settings, db, redis_holder
 
 
 @click.command("worker")
@@ -80,7 +80,7 @@ def catalog_validate_command(files: tuple[Path, ...], offline: bool) -> None:
     """
     from portal.services.validation import validate_file
 
-    settings = current_app.config["SETTINGS"]
+    settings = current_settings()
     paths = list(files) or sorted(settings.catalog_models_dir.glob("*.json"))
     failed = 0
     for path in paths:

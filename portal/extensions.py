@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -14,6 +14,8 @@ from htmx_flask import Htmx
 from rq import Queue
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from portal.config import Settings
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -76,3 +78,10 @@ def redis_holder(app: Flask) -> RedisHolder:
     holder: Any = app.extensions["redis_holder"]
     assert isinstance(holder, RedisHolder)
     return holder
+
+
+def current_settings() -> Settings:
+    """The Settings of the current app (one accessor instead of reading app.config everywhere)."""
+    value = current_app.config["SETTINGS"]
+    assert isinstance(value, Settings)
+    return value

@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
-from portal.extensions import redis_holder
+from portal.extensions import current_settings, redis_holder
 from portal.services import history
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
@@ -74,12 +74,6 @@ FAILED_REASONS = frozenset(
     }
 )
 _WARNING_RE = re.compile(r'\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
-
-
-def _settings() -> Settings:
-    value = current_app.config["SETTINGS"]
-    assert isinstance(value, Settings)
-    return value
 
 
 @dataclass(frozen=True)
@@ -296,7 +290,7 @@ def _model_id(obj: dict[str, Any] | None) -> str | None:
 
 def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> dict[str, Any]:
     """Apply the entry's InferenceService (create or replace) and record `model_activated`."""
-    settings = _settings()
+    settings = current_settings()
     entry = _fresh_catalog().get_entry(model_id)
     manifest = render_inference_service(entry, settings)
     target = Target.from_settings(settings)
@@ -344,7 +338,7 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
 
 def deactivate(*, actor: str) -> dict[str, Any]:
     """Delete the InferenceService; `already_deleted` when there is none. Records `model_deactivated`."""
-    settings = _settings()
+    settings = current_settings()
     target = Target.from_settings(settings)
     cluster = get_cluster()
     action_text = f"delete InferenceService {target.label}"
@@ -381,7 +375,7 @@ def deactivate(*, actor: str) -> dict[str, Any]:
 
 def rollback(*, actor: str) -> dict[str, Any]:
     """Re-activate the model that was active before the current one (from history)."""
-    settings = _settings()
+    settings = current_settings()
     current = _model_id(_read(get_cluster(), Target.from_settings(settings)))
     rows, _ = history.query_events(limit=history.MAX_LIMIT, event="model_activated")
     target: str | None = None
@@ -451,7 +445,7 @@ def describe(obj: dict[str, Any]) -> dict[str, Any]:
 
 def active_status() -> dict[str, Any]:
     """`{"status":"none"}` or the active model: id, catalog entry, Ready, reason, message, URL, live object."""
-    settings = _settings()
+    settings = current_settings()
     obj = _read(get_cluster(), Target.from_settings(settings))
     if obj is None:
         return {"status": "none", "message": "No active model"}
@@ -469,7 +463,7 @@ def active_status() -> dict[str, Any]:
 
 def dry_run_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """Server-side dry run (`dryRun=All`): create, or replace when it exists. Returns action and warnings."""
-    settings = _settings()
+    settings = current_settings()
     cluster = get_cluster()
     target = Target(
         str(manifest.get("metadata", {}).get("namespace") or settings.active_namespace),
@@ -534,7 +528,7 @@ def dry_run_model(
     timeout = timeout_seconds if timeout_seconds and timeout_seconds > 0 else DEFAULT_PROBE_TIMEOUT
     timeout = min(timeout, MAX_PROBE_TIMEOUT)
     entry = get_catalog().get_entry(model_id)
-    manifest = render_inference_service(entry, _settings())
+    manifest = render_inference_service(entry, current_settings())
     _args, dropped = render_args(entry)
     dry = dry_run_manifest(manifest)
     if dropped:
@@ -552,7 +546,7 @@ def manifest_for(model_id: str) -> dict[str, Any]:
     """`GET /models/{id}/manifest`: the rendered manifest, the entry and the dropped extra args."""
     entry = get_catalog().get_entry(model_id)
     _args, dropped = render_args(entry)
-    result: dict[str, Any] = {"manifest": render_inference_service(entry, _settings()), "model": entry}
+    result: dict[str, Any] = {"manifest": render_inference_service(entry, current_settings()), "model": entry}
     if dropped:
         result["droppedArgs"] = dropped
     return result

@@ -23,7 +23,7 @@ from flask import Flask, current_app
 
 from portal.config import ConfigError, Settings
 from portal.errors import InvalidInput, NotFound, PortalError
-from portal.extensions import redis_holder
+from portal.extensions import current_settings, redis_holder
 from portal.schemas.catalog import MAX_ID_LENGTH
 from portal.services import vllm_registry
 from portal.services.cluster import get_cluster
@@ -70,7 +70,7 @@ def app_profiles() -> list[GpuProfile]:
     """The GPU profiles loaded at start-up."""
     profiles = current_app.extensions.get("gpu_profiles")
     if profiles is None:  # apps built without init_app (should not happen) still answer
-        profiles = load_profiles(current_app.config["SETTINGS"].gpu_profile_path)
+        profiles = load_profiles(current_settings().gpu_profile_path)
         current_app.extensions["gpu_profiles"] = profiles
     return list(profiles)
 
@@ -99,7 +99,7 @@ def inventory(*, fresh: bool = False) -> Inventory:
 
 def hub_client() -> HubClient:
     """A Hub client for the current app (Redis cache shared by all workers)."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     return HubClient(settings, redis_holder(current_app).connection)
 
 
@@ -400,7 +400,7 @@ def inputs_from_hub(hf_id: str) -> ModelInputs:
 
 def inputs_for_entry(entry: Mapping[str, Any]) -> ModelInputs:
     """Local weights when installed at the entry's storageUri, else the Hub via ``hfModelId``."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     uri = str(entry.get("storageUri") or "")
     local = local_weights_dir(settings, uri)
     if local is not None and (local / "config.json").is_file():
@@ -713,7 +713,7 @@ def generate_entry(
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A suggested catalog entry for a Hub model, sized for the chosen (or best) GPU profile."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     profiles = app_profiles()
     inv = inventory()
     installed = installed_path_for(settings, hf_id)
@@ -789,7 +789,7 @@ def generate_entry(
 
 def cached_architectures(entry: Mapping[str, Any]) -> list[str]:
     """An entry's architectures from installed weights or the Hub cache only (never a network call)."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     local = local_weights_dir(settings, str(entry.get("storageUri") or ""))
     if local is not None and (local / "config.json").is_file():
         config = json.loads((local / "config.json").read_text(encoding="utf-8"))

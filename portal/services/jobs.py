@@ -15,7 +15,7 @@ from rq.job import Job as RQJob
 from sqlalchemy import func, select
 
 from portal.errors import Conflict, InvalidInput, NotFound, Unavailable
-from portal.extensions import db, redis_holder
+from portal.extensions import current_settings, db, redis_holder
 from portal.models import Job, JobLog
 from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
@@ -288,7 +288,7 @@ def stale_after() -> float:
     override = current_app.config.get("JOB_STALE_AFTER")
     if override is not None:
         return float(override)
-    return float(current_app.config["SETTINGS"].job_stale_after)
+    return float(current_settings().job_stale_after)
 
 
 def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) -> int:

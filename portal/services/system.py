@@ -12,17 +12,11 @@ from sqlalchemy import text
 
 from portal import __version__
 from portal.config import Settings, format_duration, redact_url
-from portal.extensions import db, redis_holder
+from portal.extensions import current_settings, db, redis_holder
 from portal.services import history
 from portal.services import jobs as job_service
 
 CHECK_TIMEOUT = 2.0
-
-
-def _settings() -> Settings:
-    value = current_app.config["SETTINGS"]
-    assert isinstance(value, Settings)
-    return value
 
 
 def check_database() -> str:
@@ -38,7 +32,7 @@ def check_database() -> str:
 
 def check_redis() -> str:
     """`ok` or the reason Redis does not answer (its own 2 s socket timeouts)."""
-    url = _settings().redis_url
+    url = current_settings().redis_url
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
         try:
@@ -96,7 +90,7 @@ def info_section(func: Callable[[Settings], dict[str, Any]]) -> Callable[[Settin
 
 def system_info() -> dict[str, Any]:
     """Reference §9.3 fields that exist here; never a secret."""
-    settings = _settings()
+    settings = current_settings()
     info: dict[str, Any] = {
         "version": __version__,
         "catalog": {"root": str(settings.model_catalog_root), "modelsDir": str(settings.catalog_models_dir)},

@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-
 from portal.config import Settings
 from portal.devcluster.schema import validate_inference_service
 from portal.errors import PortalError
+from portal.extensions import current_settings
 from portal.schemas.catalog import parse_entry
 from portal.services import discovery, vllm_registry
 from portal.services.cluster import Cluster, get_cluster, get_configmap, get_pvc, get_secret, get_serving_runtime
@@ -253,7 +252,7 @@ class _Validator:
 
 def validate_entry(data: Any, *, use_cluster: bool = True) -> dict[str, Any]:
     """Validate raw entry JSON; every check runs even when the schema fails (best-effort entry)."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     entry, issues = parse_entry(data)
     errors = [str(i) for i in issues if i.severity == "error"]
     cluster = get_cluster() if use_cluster else None
@@ -288,7 +287,7 @@ def validate_entry(data: Any, *, use_cluster: bool = True) -> dict[str, Any]:
 
 def preview_entry(data: Any) -> dict[str, Any]:
     """Validation plus the rendered manifest (best effort: an invalid entry still renders what it can)."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     validation = validate_entry(data)
     entry, _issues = parse_entry(data)
     manifest: dict[str, Any] | None

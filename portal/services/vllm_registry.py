@@ -21,7 +21,7 @@ import requests
 from flask import current_app
 
 from portal.config import Settings
-from portal.extensions import redis_holder
+from portal.extensions import current_settings, redis_holder
 from portal.services.vllm import ArchitectureRegistry, bundled_registry, load_bundled_data, parse_registry_source
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def fetch_from_github(settings: Settings, ref: str) -> dict[str, Any]:
 
 def refresh(ref: str | None = None) -> tuple[ArchitectureRegistry, str | None]:
     """Fetch from GitHub (or reuse the cached copy of that ref); on failure the bundled list and the reason."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     wanted = ref or default_ref()
     conn = _connection()
     cached = _read_cached(conn)

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, g, redirect, request,
 from portal import auth
 from portal.config import Settings
 from portal.errors_http import error_response
+from portal.extensions import current_settings
 
 bp = Blueprint("web", __name__, url_prefix="/ui")
 
@@ -55,7 +56,7 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
-        settings: Settings = current_app.config["SETTINGS"]
+        settings: Settings = current_settings()
         nav = [(endpoint, label) for endpoint, label in NAVIGATION if endpoint in current_app.view_functions]
         return {
             "nav_items": nav,
@@ -77,7 +78,7 @@ def query_with(**changes: Any) -> str:
 
 def collect_banners() -> list[tuple[str, str]]:
     """Banners for every page: demo cluster, auth disabled, dependency down."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     banners: list[tuple[str, str]] = []
     if not settings.auth_enabled:
         banners.append(

@@ -10,6 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError
+from portal.extensions import current_settings
 from portal.services import discovery, validation
 from portal.services.catalog import get_catalog, write_entry
 from portal.services.huggingface import SearchQuery
@@ -127,7 +128,7 @@ def discover_validate() -> str:
 @bp.post("/discover/save")
 def discover_save() -> tuple[str, int]:
     """Write the entry into the catalog directory (409 when the id exists)."""
-    settings: Settings = current_app.config["SETTINGS"]
+    settings: Settings = current_settings()
     try:
         entry = _editor_entry()
         path = write_entry(settings, entry, overwrite=False)
