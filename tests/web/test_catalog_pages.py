@@ -85,10 +85,12 @@ def test_dry_run_partial_and_plain_form_fallback(cluster_app: Flask) -> None:
 def test_dry_run_refusal_shows_inline(
     make_app: Callable[..., Flask], devcluster: DevCluster, cluster_catalog: Path
 ) -> None:
+    # KServe's validating webhook refuses the object; the portal shows the API server's reason inline.
+    denial = 'admission webhook "inferenceservice.kserve-webhook-server.validator" denied the request: 9llm is refused'
+    devcluster.fail_next(403, method="POST", message=denial, reason="Forbidden")
     app = make_app(
         KUBECONFIG=str(devcluster.kubeconfig),  # type: ignore[attr-defined]
         MODEL_CATALOG_ROOT=str(cluster_catalog.parent),
-        ACTIVE_INFERENCESERVICE_NAME="9llm",
     )
     client = app.test_client()
     token = csrf_token(client, "/ui/catalog")
