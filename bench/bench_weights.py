@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -14,6 +15,28 @@ from typing import Any
 LARGE_FILES = 4
 LARGE_FILE_SIZE = 256 * 1024 * 1024  # 4 x 256 MiB = 1 GiB
 USAGE_DIRS, USAGE_FILES_PER_DIR = 100, 1000  # 100,000 files
+INSTALL_RUNS = 3  # curl and ours alternate; the best of each counts
+REPO_ID = "bench/large-model"
+
+
+def _serve_hub(conn: Any) -> None:
+    """Child process: the local Hub with the benchmark repo, until the parent says stop.
+
+    The Hub runs in its own process (as the real Hub does) for both clients: in the benchmark's process
+    it would share the GIL with the install job's threads but not with curl, which is not a fair race.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from tests.support.hub import HubServer
+
+    with HubServer() as hub:
+        hub.add_repo(REPO_ID, {"config.json": '{"model_type": "llama"}'})
+        names = []
+        for i in range(LARGE_FILES):
+            name = f"model-{i + 1:05d}-of-{LARGE_FILES:05d}.safetensors"
+            hub.add_large_file(REPO_ID, name, size=LARGE_FILE_SIZE, seed=i)
+            names.append(name)
+        conn.send((hub.url, hub.commit_sha(REPO_ID), names))
+        conn.recv()
 
 
 def _app(tmp: Path, hub_url: str) -> Any:
@@ -89,8 +112,8 @@ def _install_job(app: Any, repo_id: str) -> tuple[float, float, float, int]:
     return elapsed, (first[0] if first else float("nan")), total / elapsed, total
 
 
-def _curl(hub_url: str, repo_id: str, sha: str, names: list[str], dest: Path) -> float:
-    args = ["curl", "--parallel", "--parallel-max", "6", "--no-progress-meter", "-L", "--fail"]
+def _curl(hub_url: str, repo_id: str, sha: str, names: list[str], dest: Path, parallel: int) -> float:
+    args = ["curl", "--parallel", "--parallel-max", str(parallel), "--no-progress-meter", "-L", "--fail"]
     for name in names:
         args += ["-o", str(dest / name), f"{hub_url}/{repo_id}/resolve/{sha}/{name}"]
     dest.mkdir(parents=True, exist_ok=True)
@@ -116,56 +139,81 @@ def _best(func: Any, runs: int = 3) -> float:
     return min(times)
 
 
+def _install_section(tmp: Path, hub_url: str, sha: str, names: list[str]) -> list[str]:
+    """Alternate curl and the install job on the same server and files; the best run of each counts."""
+    from portal.services import weights
+
+    app = _app(tmp, hub_url)
+    parallel = min(weights.DOWNLOAD_THREADS, len(names) + 1)  # the job's download threads for this repo
+    curls: list[float] = []
+    ours: list[tuple[float, float, float, int]] = []
+    for _ in range(INSTALL_RUNS):
+        os.sync()  # both start with no dirty pages of the previous run still being written back
+        curls.append(_curl(hub_url, REPO_ID, sha, [*names, "config.json"], tmp / "curl", parallel))
+        shutil.rmtree(tmp / "curl")
+        os.sync()
+        ours.append(_install_job(app, REPO_ID))
+        with app.app_context():
+            shutil.rmtree(weights.storage_root())
+            weights.storage_root().mkdir()
+    curl_s = min(curls)
+    ours_s, _first, rate, total = min(ours)
+    first_s = max(run[1] for run in ours)  # the target is a bound: report the worst run
+    curl_rate = total / curl_s
+    ratio = rate / curl_rate
+    return [
+        f"Install of a {total / 2**30:.2f} GiB repo ({LARGE_FILES} LFS files + config) from the local Hub server "
+        "(its own process), sha256 of every LFS file verified while streaming, published atomically; "
+        f"{parallel} parallel downloads for both, best of {INSTALL_RUNS} alternating runs after `sync`:",
+        "",
+        "| | seconds | MiB/s | all runs (s) |",
+        "|---|---:|---:|---|",
+        f"| `curl --parallel --parallel-max {parallel}` (no verification) | {curl_s:.2f} | {curl_rate / 2**20:.0f} "
+        f"| {', '.join(f'{t:.2f}' for t in curls)} |",
+        f"| Model Manager install job | {ours_s:.2f} | {rate / 2**20:.0f} "
+        f"| {', '.join(f'{run[0]:.2f}' for run in ours)} |",
+        "",
+        f"Throughput ratio: **{ratio:.2f}x curl** (target ≥ 0.8x) — {'met' if ratio >= 0.8 else 'MISSED'}.",
+        "",
+        f"Time from job start to the first visible progress update: **{first_s:.2f} s** (worst run; target ≤ 2 s) — "
+        f"{'met' if first_s <= 2 else 'MISSED'}.",
+        "",
+    ]
+
+
 def run() -> str:
     """Run the weights benchmarks and return a Markdown section."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from portal.services import weights
-    from tests.support.hub import HubServer
 
     lines = ["## Weights", ""]
-    with tempfile.TemporaryDirectory(prefix="bench-weights-") as tmpdir, HubServer() as hub:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    server = context.Process(target=_serve_hub, args=(child,), daemon=True)
+    server.start()
+    try:
+        hub_url, sha, names = parent.recv()
+        with tempfile.TemporaryDirectory(prefix="bench-weights-") as tmpdir:
+            lines += _install_section(Path(tmpdir), hub_url, sha, names)
+    finally:
+        parent.send("stop")
+        server.join(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="bench-weights-") as tmpdir:
         tmp = Path(tmpdir)
-        repo_id = "bench/large-model"
-        hub.add_repo(repo_id, {"config.json": '{"model_type": "llama"}'})
-        names = []
-        for i in range(LARGE_FILES):
-            name = f"model-{i + 1:05d}-of-{LARGE_FILES:05d}.safetensors"
-            hub.add_large_file(repo_id, name, size=LARGE_FILE_SIZE, seed=i)
-            names.append(name)
-        sha = hub.commit_sha(repo_id)
-        app = _app(tmp, hub.url)
-        curl_s = _curl(hub.url, repo_id, sha, [*names, "config.json"], tmp / "curl")
-        shutil.rmtree(tmp / "curl")
-        ours_s, first_s, rate, total = _install_job(app, repo_id)
-        curl_rate = total / curl_s
-        ratio = rate / curl_rate
-        lines += [
-            f"Install of a {total / 2**30:.2f} GiB repo ({LARGE_FILES} LFS files + config) from the local Hub server, "
-            "sha256 of every LFS file verified while streaming, published atomically:",
-            "",
-            "| | seconds | MiB/s |",
-            "|---|---:|---:|",
-            f"| `curl --parallel` (no verification) | {curl_s:.2f} | {curl_rate / 2**20:.0f} |",
-            f"| Model Manager install job | {ours_s:.2f} | {rate / 2**20:.0f} |",
-            "",
-            f"Throughput ratio: **{ratio:.2f}x curl** (target ≥ 0.8x) — {'met' if ratio >= 0.8 else 'MISSED'}.",
-            "",
-            f"Time from job start to the first visible progress update: **{first_s:.2f} s** (target ≤ 2 s) — "
-            f"{'met' if first_s <= 2 else 'MISSED'}.",
-            "",
-        ]
+        app = _app(tmp, "http://127.0.0.1:9")  # the usage benchmark talks to no Hub
         with app.app_context():
             root = weights.storage_root()
             shutil.rmtree(root)
             root.mkdir()
             _make_tree(root)
-            ours = _best(weights.usage)
+            os.sync()  # the new tree's inodes are written back before either side is timed
+            ours = _best(weights.usage, runs=5)
             usage = weights.usage()
-        du = _best(lambda: subprocess.run(["du", "-sb", str(root)], check=True, capture_output=True))
+        du = _best(lambda: subprocess.run(["du", "-sb", str(root)], check=True, capture_output=True), runs=5)
         factor = ours / du
         lines += [
             f"`GET /weights/usage` (service function) on a tree of {usage['models'][0]['fileCount']:,} files "
-            f"vs `du -sb` (best of 3, warm cache): {ours * 1000:.0f} ms vs {du * 1000:.0f} ms = "
+            f"vs `du -sb` (best of 5 each, warm cache): {ours * 1000:.0f} ms vs {du * 1000:.0f} ms = "
             f"**{factor:.2f}x** (target ≤ 1.5x) — {'met' if factor <= 1.5 else 'MISSED'}.",
             "",
         ]
