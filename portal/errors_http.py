@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import PortalError
@@ -108,6 +108,17 @@ def init_app(app: Flask) -> None:
             "Redis is unavailable; jobs and caches cannot be used right now",
             "redis_unavailable",
             {"reason": type(exc).__name__},
+        )
+
+    @app.errorhandler(DataError)
+    def _database_refused_value(exc: DataError) -> Response:
+        # e.g. a NUL byte in a path value: PostgreSQL refuses it; that is bad input, not a server fault.
+        from portal.extensions import db
+
+        db.session.rollback()
+        log.info("database refused a value: %s", exc.orig)
+        return error_response(
+            400, "a value in the request cannot be stored or looked up (e.g. it holds a NUL byte)", "invalid_value", {}
         )
 
     @app.errorhandler(OperationalError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
 
 log = logging.getLogger(__name__)
+_JOB_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 MAX_LIMIT = 200
 # Which RQ function runs which job type; one line per type keeps enqueue and retry in one place.
@@ -108,7 +110,8 @@ def enqueue(job: Job, *, timeout: float | None = None) -> None:
 
 def get_job(job_id: str) -> Job:
     """The job with that id, or NotFound."""
-    job = db.session.get(Job, job_id) if len(job_id) <= 64 else None
+    # Ids are UUIDs; anything else (over-long, NUL bytes, …) cannot exist and is not sent to the database.
+    job = db.session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None:
         raise NotFound("job not found", code="job_not_found", details={"id": job_id})
     return job

@@ -79,6 +79,8 @@ def test_bad_query_values_never_500(app: Flask) -> None:
             "status=nope",
             "gpuType=../../x",
             "format=xml",
+            "modelId=%00",
+            "event=%00x",
         ):
             check(client.get(f"{template}?{query}"), f"GET {template}?{query}")
 
