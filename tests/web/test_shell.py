@@ -85,3 +85,10 @@ def test_redis_down_banner(make_app: Callable[..., Flask]) -> None:
     client = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
     page = client.get("/ui/").get_data(as_text=True)
     assert "Redis is unavailable" in page
+
+
+def test_home_guides_a_new_user(client: FlaskClient) -> None:
+    html = client.get("/ui/").get_data(as_text=True)
+    assert "Start here" in html
+    for link in ('href="/ui/discover"', 'href="/ui/weights"', 'href="/ui/catalog"', 'href="/ui/history"'):
+        assert link in html, link
