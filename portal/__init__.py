@@ -93,6 +93,8 @@ def _configure(app: Flask, settings: Settings) -> None:
 def _configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic lists every plugin it sets up at INFO on each start; keep its migration lines only.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @event.listens_for(Engine, "connect")
