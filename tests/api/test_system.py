@@ -188,3 +188,11 @@ def test_swagger_ui_uses_only_local_assets(client: FlaskClient) -> None:
 def test_root_redirects_to_portal(client: FlaskClient) -> None:
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"].endswith("/ui/")
+
+
+def test_openapi_document_is_valid_openapi_3(client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json
+    validate(spec)
+    assert len(spec["paths"]) >= 30
