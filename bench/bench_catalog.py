@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench._server import portal_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1_000, 10_000)
@@ -107,13 +106,6 @@ def render_time(models: Path) -> float:
     return elapsed / len(entries)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def gunicorn_latency(models: Path, work: Path, calls: int) -> tuple[float, float, int]:
     """(p50 ms, p99 ms, body bytes) of warm GET /models through `gunicorn -w 2 wsgi:app`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
@@ -126,31 +118,9 @@ def gunicorn_latency(models: Path, work: Path, calls: int) -> tuple[float, float
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         PYTHONPATH=str(ROOT),
     )
-    bindir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(bindir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/models"
-    try:
+    with portal_server(env) as base:
+        url = f"{base}/models"
         session = requests.Session()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if session.get(url, timeout=10).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
         for _ in range(20):  # both workers load the catalog and fill their caches
             session.get(url, timeout=30)
         samples = []
@@ -160,15 +130,9 @@ def gunicorn_latency(models: Path, work: Path, calls: int) -> tuple[float, float
             response = session.get(url, timeout=30)
             size = len(response.content)
             samples.append((time.perf_counter() - started) * 1000)
-        samples.sort()
-        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-        return statistics.median(samples), p99, size
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return statistics.median(samples), p99, size
 
 
 def run() -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -14,18 +12,13 @@ from pathlib import Path
 import redis
 import requests
 
+from bench._server import portal_server
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = 20
 WARM_CALLS = 100
 COLD_ROUNDS = 5
 TARGET_WARM_P50_MS = 50.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run() -> str:
@@ -52,37 +45,10 @@ def run() -> str:
             PYTHONPATH=str(ROOT),
         )
         (work / "catalog" / "models").mkdir(parents=True)
-        bindir = Path(sys.executable).parent
-        subprocess.run(
-            [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        port = _free_port()
-        server = subprocess.Popen(
-            [str(bindir / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        url = f"{base}/ui/discover?q=bench&sort=downloads"
         conn = redis.Redis.from_url(redis_url)
-        try:
+        with portal_server(env) as base:
+            url = f"{base}/ui/discover?q=bench&sort=downloads"
             session = requests.Session()
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if session.get(f"{base}/healthz", timeout=5).status_code in (200, 503):
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start")
-                time.sleep(0.2)
             cold_ms: list[float] = []
             cold_requests: list[int] = []
             for _ in range(COLD_ROUNDS):
@@ -102,11 +68,8 @@ def run() -> str:
                 session.get(url, timeout=30)
                 warm.append((time.perf_counter() - started) * 1000)
             warm_hub_requests = len(hub.requests)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-            conn.flushdb()
-            conn.close()
+        conn.flushdb()
+        conn.close()
     warm.sort()
     p50 = statistics.median(warm)
     p99 = warm[int(len(warm) * 0.99) - 1]

@@ -14,10 +14,9 @@ from portal.services import jobs as job_service
 from tests.conftest import ROOT, subprocess_env
 
 
-def test_real_worker_process_runs_the_job(app: Flask, app_env: dict[str, str]) -> None:
-    job = job_service.create_job("noop", actor="tester")
-    assert db.session.get(Job, job.id).status == "pending"  # the row exists before any worker runs
-    proc = subprocess.run(
+def run_worker_burst(app_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `flask --app wsgi worker --burst` as its own process with the test app's settings."""
+    return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
         cwd=ROOT,
         env=subprocess_env(app_env),
@@ -25,6 +24,12 @@ def test_real_worker_process_runs_the_job(app: Flask, app_env: dict[str, str]) -
         text=True,
         timeout=120,
     )
+
+
+def test_real_worker_process_runs_the_job(app: Flask, app_env: dict[str, str]) -> None:
+    job = job_service.create_job("noop", actor="tester")
+    assert db.session.get(Job, job.id).status == "pending"  # the row exists before any worker runs
+    proc = run_worker_burst(app_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     db.session.expire_all()
     row = db.session.get(Job, job.id)
@@ -38,14 +43,7 @@ def test_cancel_pending_job_and_retry(app: Flask, app_env: dict[str, str]) -> No
     job_service.cancel_job(job.id, actor="tester")
     assert db.session.get(Job, job.id).status == "cancelled"
     job_service.retry_job(job.id, actor="tester")
-    proc = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT,
-        env=subprocess_env(app_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_worker_burst(app_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     db.session.expire_all()
     assert db.session.get(Job, job.id).status == "completed"
@@ -67,13 +65,6 @@ def test_worker_skips_a_job_whose_row_is_gone(app: Flask, app_env: dict[str, str
     job = job_service.create_job("noop", actor="tester")
     db.session.delete(db.session.get(Job, job.id))
     db.session.commit()
-    proc = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT,
-        env=subprocess_env(app_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_worker_burst(app_env)
     assert proc.returncode == 0
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
