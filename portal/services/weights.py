@@ -438,7 +438,8 @@ def active_storage_uri() -> tuple[str | None, str | None, str | None]:
             return None, None, "the active model could not be checked (no cluster integration)"
         active = getter()
     except Exception as exc:  # the guard must not make deletes depend on the cluster being up
-        return None, None, f"the active model could not be checked: {type(exc).__name__}"
+        reason = exc.message if isinstance(exc, PortalError) else type(exc).__name__
+        return None, None, f"which install the active model uses is unknown ({reason})"
     return _storage_from_active(active)
 
 

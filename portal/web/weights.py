@@ -60,7 +60,11 @@ def render_card(job: Job, status: int = 200) -> Response:
     """The job card alone; 286 once the job is finished so htmx polling stops."""
     html = render_template("jobs/_job_card.html", job=job, catalog_link=catalog_link(job))
     code = 286 if job.finished and status == 200 else status
-    return _vary(make_response(html, code))
+    response = make_response(html, code)
+    if job.status == "completed" and job.type == "weight_install":
+        # The installs list and the usage bar on the same page reload themselves on this event.
+        response.headers["HX-Trigger"] = "weights-changed"
+    return _vary(response)
 
 
 def _installs_context() -> dict[str, Any]:
@@ -69,6 +73,18 @@ def _installs_context() -> dict[str, Any]:
     for item in stats["models"]:
         item["activeModel"] = model_id if weights._uri_uses(uri, item["name"]) else None
     return {"usage": stats, "installs": stats["models"], "active_note": note, "active_model": model_id}
+
+
+@bp.get("/weights/panels/installs")
+def installs_panel() -> str:
+    """The installs table alone (reloaded by htmx after an install or a delete)."""
+    return render_template("weights/_installs.html", delete_error=None, **_installs_context())
+
+
+@bp.get("/weights/panels/usage")
+def usage_panel() -> str:
+    """The volume usage bar alone (reloaded by htmx after an install or a delete)."""
+    return render_template("weights/_usage.html", **_installs_context())
 
 
 @bp.get("/weights", endpoint="weights")

@@ -39,6 +39,8 @@ def test_install_from_the_weights_page(
     assert "pvc://venus-model-storage/acme/tiny-llm" in card.inner_text()
     assert card.locator("button[data-copy]").count() == 2
     assert card.get_by_role("link", name="Create catalog entry from this").is_visible()
+    # The installs table reloads itself when the job completes (HX-Trigger: weights-changed).
+    page.locator("#installs", has_text="acme/tiny-llm").wait_for(timeout=5_000)
     page.wait_for_timeout(1500)
     assert page.locator("#job_card[data-status=completed]").count() == 1, "polling stopped on 286"
     # Chromium logs every 4xx as a console error; the 422 of the invalid form is the expected one.

@@ -92,3 +92,22 @@ def test_delete_from_the_portal(install_app: Flask) -> None:
     assert not (root / "acme" / "gone").exists()
     refused = client.post("/ui/weights/delete", data={"name": "../x"}, headers=_headers(client))
     assert refused.status_code == 422 and "path traversal" in refused.get_data(as_text=True)
+
+
+def test_completed_install_card_tells_the_page_to_reload_installs(app, client) -> None:  # type: ignore[no-untyped-def]
+    from portal.services import jobs as job_service
+    from portal.web.weights import render_card
+
+    job = job_service.create_job("weight_install", actor="tester", payload={"hfModelId": "org/model"})
+    job_service.start(job)
+    with app.test_request_context():
+        assert "HX-Trigger" not in render_card(job).headers
+        job_service.complete(job, result={"storageUri": "pvc://v/org/model"})
+        finished = render_card(job)
+    assert finished.status_code == 286 and finished.headers["HX-Trigger"] == "weights-changed"
+    for panel in ("/ui/weights/panels/installs", "/ui/weights/panels/usage"):
+        response = client.get(panel, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert 'hx-trigger="weights-changed from:body"' in response.get_data(as_text=True)
+    page = client.get("/ui/weights").get_data(as_text=True)
+    assert "no Kubernetes cluster is configured" in page
