@@ -749,3 +749,19 @@ def catalog_info(settings: Settings) -> dict[str, Any]:
         section[key] = status[key]
     section["refreshInterval"] = settings.catalog_refresh_interval
     return {"catalog": section}
+
+
+def create_entry(entry: Mapping[str, Any], *, actor: str) -> Path:
+    """Add a new entry file to the catalog, make every worker see it, and record who did it."""
+    from portal.extensions import current_settings
+    from portal.services import history
+
+    path = write_entry(current_settings(), entry, overwrite=False)
+    get_catalog().refresh()
+    history.record(
+        "catalog_entry_created",
+        actor=actor,
+        model_id=str(entry.get("id") or ""),
+        metadata={"file": path.name, "hfModelId": entry.get("hfModelId")},
+    )
+    return path

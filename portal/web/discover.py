@@ -8,11 +8,10 @@ from typing import Any
 from flask import current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from portal.config import Settings
+from portal.auth import current_actor
 from portal.errors import Conflict, InvalidInput, PortalError
-from portal.extensions import current_settings
 from portal.services import discovery, validation
-from portal.services.catalog import get_catalog, write_entry
+from portal.services.catalog import create_entry, get_catalog
 from portal.services.huggingface import SearchQuery
 from portal.web import BANNER_PROVIDERS, bp
 
@@ -128,11 +127,9 @@ def discover_validate() -> str:
 @bp.post("/discover/save")
 def discover_save() -> tuple[str, int]:
     """Write the entry into the catalog directory (409 when the id exists)."""
-    settings: Settings = current_settings()
     try:
         entry = _editor_entry()
-        path = write_entry(settings, entry, overwrite=False)
-        get_catalog().refresh()
+        path = create_entry(entry, actor=current_actor())
     except Conflict as exc:
         return render_template("discover/_save_result.html", error=exc.message, path=None), 409
     except PortalError as exc:

@@ -61,6 +61,9 @@ def test_model_page_and_editor_save(discovery_app: Flask, hub: HubServer) -> Non
     assert saved.status_code == 200
     settings = discovery_app.config["SETTINGS"]
     assert (settings.catalog_models_dir / "acme-tiny-chat.json").is_file()
+    assert client.get("/models/acme-tiny-chat").status_code == 200  # the catalog sees it at once
+    created = client.get("/history?event=catalog_entry_created").json["events"]
+    assert [e["modelId"] for e in created] == ["acme-tiny-chat"]
     again = client.post("/ui/discover/save", data={"entry_json": json.dumps(entry)}, headers=headers)
     assert again.status_code == 409
     fit = client.get("/ui/models/acme-tiny-chat/fit").get_data(as_text=True)
