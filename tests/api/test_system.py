@@ -196,3 +196,9 @@ def test_openapi_document_is_valid_openapi_3(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").json
     validate(spec)
     assert len(spec["paths"]) >= 30
+
+
+def test_system_info_lists_gpu_profiles(client: FlaskClient) -> None:
+    profiles = client.get("/system/info").json["gpuProfiles"]
+    assert {"nvidia-l4", "nvidia-h100-80gb", "amd-mi300x"} <= {p["name"] for p in profiles}
+    assert "nvidia-l4" in client.get("/ui/system").get_data(as_text=True)
