@@ -184,24 +184,24 @@ _LABEL_VALUE_MESSAGE = (
 )
 
 
+def _length_and_pattern_errors(value: str, limit: int, pattern: str, message: str) -> list[str]:
+    """The API server's two checks on a name: at most `limit` characters, and matching `pattern`."""
+    errors = []
+    if len(value) > limit:
+        errors.append(f"must be no more than {limit} characters")
+    if not re.fullmatch(pattern, value):
+        errors.append(message)
+    return errors
+
+
 def dns1123_label_errors(value: str) -> list[str]:
     """Why `value` is not an RFC 1123 label (namespace names), as the API server words it."""
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not re.fullmatch(_DNS1123_LABEL, value):
-        errors.append(DNS1123_LABEL_MESSAGE)
-    return errors
+    return _length_and_pattern_errors(value, 63, _DNS1123_LABEL, DNS1123_LABEL_MESSAGE)
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """Why `value` is not an RFC 1123 subdomain (most object names), as the API server words it."""
-    errors = []
-    if len(value) > 253:
-        errors.append("must be no more than 253 characters")
-    if not re.fullmatch(_DNS1123_SUBDOMAIN, value):
-        errors.append(DNS1123_SUBDOMAIN_MESSAGE)
-    return errors
+    return _length_and_pattern_errors(value, 253, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MESSAGE)
 
 
 def qualified_name_errors(value: str) -> list[str]:
@@ -225,22 +225,13 @@ def qualified_name_errors(value: str) -> list[str]:
         ]
     if not name:
         return ["name part must be non-empty"]
-    errors = []
-    if len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    if not re.fullmatch(_QUALIFIED_NAME, name):
-        errors.append(_QUALIFIED_NAME_MESSAGE)
-    return errors
+    errors = _length_and_pattern_errors(name, 63, _QUALIFIED_NAME, _QUALIFIED_NAME_MESSAGE)
+    return ["name part " + e if e.startswith("must be no more") else e for e in errors]
 
 
 def label_value_errors(value: str) -> list[str]:
     """Why `value` is not a valid label value."""
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not re.fullmatch(_LABEL_VALUE, value):
-        errors.append(_LABEL_VALUE_MESSAGE)
-    return errors
+    return _length_and_pattern_errors(value, 63, _LABEL_VALUE, _LABEL_VALUE_MESSAGE)
 
 
 def _quote(value: Any) -> str:
