@@ -24,7 +24,7 @@ import orjson
 
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.schemas.catalog import CatalogEntry, Issue, entry_to_json, fast_entry, load_entry, parse_entry
+from portal.services.catalog_entry import CatalogEntry, Issue, entry_to_json, fast_entry, load_entry, parse_entry
 from portal.services.system import info_section
 
 log = logging.getLogger(__name__)
