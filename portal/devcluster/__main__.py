@@ -1,6 +1,6 @@
-"""The dev-cluster command: `flask --app wsgi devcluster` (or `make devcluster`), default port 8001.
+"""The dev-cluster command: `python -m portal.devcluster` (`make devcluster`), default port 8001.
 
-`python -m portal.devcluster` runs the same command without loading the portal's configuration.
+`flask --app wsgi devcluster` is the same command registered in the portal's CLI.
 """
 
 from __future__ import annotations
