@@ -32,7 +32,7 @@ worker: $(VENV)/.deps ## Run one RQ worker in the foreground
 	$(VENV)/bin/flask --app wsgi worker
 
 devcluster: $(VENV)/.deps ## Run the simulated Kubernetes API on :8001
-	$(VENV)/bin/flask --app wsgi devcluster --port 8001
+	$(PY) -m portal.devcluster
 
 test: $(VENV)/.dev-deps lint typecheck test-sqlite test-postgres ## Lint, type-check, and the suite on SQLite and PostgreSQL
 
