@@ -41,11 +41,8 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen([self.binary, *options, "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
         while True:
