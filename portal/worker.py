@@ -27,14 +27,15 @@ class PortalWorker(Worker):
         super().__init__(*args, **kwargs)
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's registry cleaning, then mark jobs of dead workers (stale heartbeat) failed."""
+        """RQ's registry cleaning, then fail jobs of dead workers and requeue jobs a restarted Redis lost."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:
             from portal.services import jobs as job_service
 
             job_service.reap_stale_jobs(min_interval=0)
+            job_service.requeue_lost_jobs()
         except Exception:  # the worker must survive bookkeeping errors
-            log.exception("could not reap stale jobs")
+            log.exception("could not reap stale jobs or requeue lost ones")
             db.session.rollback()
         finally:
             db.session.remove()

@@ -319,6 +319,30 @@ def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) ->
     return len(rows)
 
 
+def requeue_lost_jobs(*, min_age: float | None = None) -> int:
+    """Put pending jobs back on the queue when Redis no longer has them (it restarted empty); returns how many.
+
+    The row is the truth: a job the database says is pending but that RQ does not know would otherwise
+    wait forever. Only rows untouched for `min_age` (default JOB_STALE_AFTER) count, so a job between its
+    commit and its enqueue is never queued twice; a job queued twice anyway runs once, because every job
+    function starts only from `pending`.
+    """
+    seconds = min_age if min_age is not None else stale_after()
+    cutoff = now() - timedelta(seconds=seconds)
+    rows = db.session.scalars(select(Job).where(Job.status == "pending", Job.updated_at <= cutoff)).all()
+    if not rows:
+        return 0
+    connection = redis_holder(current_app).connection
+    lost = [row for row in rows if not RQJob.exists(row.id, connection=connection)]
+    for row in lost:
+        log.warning("job %s is pending but unknown to Redis (restarted without its data): queueing it again", row.id)
+        _add_log(row, "warn", "queued", "Queued again: the job queue (Redis) had lost it")
+        row.message = "Queued again after the job queue restarted"
+        db.session.commit()
+        enqueue(row, timeout=(row.payload or {}).get("timeoutSeconds"))
+    return len(lost)
+
+
 # Area hooks run after a job is reaped (history records, metrics); type → callable(job).
 REAP_HOOKS: dict[str, Any] = {}
 
