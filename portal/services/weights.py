@@ -1223,7 +1223,7 @@ def _as_transient(exc: BaseException) -> _Transient | None:
 
 def _words(what: str, count: int, name: str, delay: float) -> str:
     times = "once" if count == 1 else f"{count} times"
-    wait_for = f"{delay:.0f} s" if delay >= 1 else f"{delay:.1f} s"
+    wait_for = f"{delay:.0f} s" if delay >= 1 else f"{delay:.2f} s"
     return f"{what} {times} while downloading {name}; retrying in {wait_for}"
 
 
@@ -1252,6 +1252,7 @@ def _download_file(spec: dict[str, Any], ctx: _Fetch) -> dict[str, Any]:
         final.unlink()
     counter = progress.stream(name)
     failures = 0
+    kinds: dict[str, int] = {}  # failures of this file by what happened, for the words of the message
     with requests.Session() as session:
         while True:
             digest = _Digest(spec)
@@ -1274,14 +1275,17 @@ def _download_file(spec: dict[str, Any], ctx: _Fetch) -> dict[str, Any]:
                 if transient is None:
                     raise InstallError(f"download of {name} failed: {type(exc).__name__}: {exc}") from exc
                 failures += 1
+                kinds[transient.what] = kinds.get(transient.what, 0) + 1
                 if failures > ctx.retries:
                     raise InstallError(
-                        f"download of {name} failed: {transient.what} {failures} times "
+                        f"download of {name} failed: {transient.what} {kinds[transient.what]} times "
                         f"(WEIGHTS_DOWNLOAD_RETRIES={ctx.retries}); a retry resumes from the verified bytes "
                         f"({transient.technical})"
                     ) from exc
                 delay = _backoff(ctx, failures, transient.retry_after)
-                progress.retrying(_words(transient.what, failures, name, delay), transient.technical, delay + 2)
+                progress.retrying(
+                    _words(transient.what, kinds[transient.what], name, delay), transient.technical, delay + 2
+                )
                 if stop.wait(delay):
                     raise Cancelled() from exc
                 continue
