@@ -286,6 +286,19 @@ def fail_if_active(job_id: str, reason: str) -> bool:
     return True
 
 
+SHUTDOWN_REASON = "stopped: the portal was shut down; retry resumes"
+
+
+def stop_for_shutdown(job_id: str) -> bool:
+    """Fail a running job because its worker is shutting down (the job's code sees it and stops)."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.status not in ("pending", "running"):
+        return False
+    fail(job, SHUTDOWN_REASON, stage="stopped")
+    _on_reaped(job)
+    return True
+
+
 def stale_after() -> float:
     """Seconds without a heartbeat after which a running job counts as dead (env JOB_STALE_AFTER)."""
     override = current_app.config.get("JOB_STALE_AFTER")
