@@ -56,7 +56,6 @@ MAX_PATTERNS = 200
 DOWNLOAD_THREADS = 6
 CHUNK = 256 * 1024  # largest read/hash/write block; fits the CPU cache (measured faster than 1-4 MiB)
 PROGRESS_INTERVAL = 0.5  # at most two progress writes a second (DESIGN rule 5)
-HEARTBEAT_INTERVAL = 2.0
 SCAN_THREADS = 2  # usage/list walk: lstat releases the GIL; 2 measured best on 2 cores (3-4 slower)
 NETWORK_RETRIES = 2  # in-attempt resumes of a dropped connection before the attempt fails
 INSTALL_MAX_ATTEMPTS = 3
@@ -1127,15 +1126,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
 
 
-def _reaped(job: Job) -> None:
-    record_failed(job)
-
-
 def iter_install_jobs(limit: int = 10) -> Iterator[Job]:
     """Recent install jobs, newest first (for the Weights page)."""
     rows, _ = job_service.list_jobs(limit=limit, job_type=JOB_TYPE)
     yield from rows
-
-
-job_service.register_job_type(JOB_TYPE, "jobs.weights.install_weights", heartbeat=True)
-job_service.REAP_HOOKS[JOB_TYPE] = _reaped
