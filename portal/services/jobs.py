@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,11 +35,15 @@ HEARTBEAT_TYPES: set[str] = set()
 _last_reap = 0.0
 
 
-def register_job_type(job_type: str, func_path: str, *, heartbeat: bool = False) -> None:
-    """Declare the RQ function (dotted path) that runs a job type (and whether it sends heartbeats)."""
+def register_job_type(
+    job_type: str, func_path: str, *, heartbeat: bool = False, on_reaped: Callable[[Job], None] | None = None
+) -> None:
+    """Declare the RQ function (dotted path) that runs a job type, whether it sends heartbeats, and its reap hook."""
     JOB_FUNCTIONS[job_type] = func_path
     if heartbeat:
         HEARTBEAT_TYPES.add(job_type)
+    if on_reaped is not None:
+        REAP_HOOKS[job_type] = on_reaped
 
 
 def now() -> datetime:

@@ -1648,15 +1648,7 @@ def _newest_mtime(path: Path) -> float:
     return newest
 
 
-def _reaped(job: Job) -> None:
-    record_failed(job)
-
-
 def iter_install_jobs(limit: int = 10) -> Iterator[Job]:
     """Recent install jobs, newest first (for the Weights page)."""
     rows, _ = job_service.list_jobs(limit=limit, job_type=JOB_TYPE)
     yield from rows
-
-
-job_service.register_job_type(JOB_TYPE, "jobs.weights.install_weights", heartbeat=True)
-job_service.REAP_HOOKS[JOB_TYPE] = _reaped
