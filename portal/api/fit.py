@@ -10,33 +10,13 @@ from flask_smorest import Blueprint
 
 from portal import auth
 from portal.errors import InvalidInput
-from portal.schemas.fit import CalibrationBody, CalibrationListArgs, CalibrationQuery, FitArgs
+from portal.schemas.fit import CalibrationBody, CalibrationListArgs, CalibrationQuery, FitArgs, what_if_request
 from portal.services import calibration
-from portal.services.fit_calculator import WhatIf, what_if
+from portal.services.fit_calculator import what_if
 
 blp = Blueprint("fit", __name__, description="Will it fit? What-if estimates and calibration from real start-ups")
 
 MAX_UPLOAD_BYTES = calibration.MAX_LOG_BYTES
-
-
-def what_if_request(args: dict[str, Any]) -> WhatIf:
-    """A WhatIf from `GET /fit` (or the calculator form) arguments."""
-    gpu_types = tuple(t.strip() for value in args.get("gpuType") or [] for t in value.split(",") if t.strip())
-    return WhatIf(
-        hf_model_id=args.get("hfModelId") or None,
-        model_id=args.get("model") or None,
-        gpu_types=gpu_types,
-        gpus=args.get("gpus"),
-        max_model_len=args.get("maxModelLen"),
-        gpu_memory_utilization=args.get("gpuMemoryUtilization"),
-        kv_cache_dtype=args.get("kvCacheDtype"),
-        dtype=args.get("dtype"),
-        quantization=args.get("quantization"),
-        vllm_version=args.get("vllmVersion"),
-        max_num_batched_tokens=args.get("maxNumBatchedTokens"),
-        max_num_seqs=args.get("maxNumSeqs"),
-        enforce_eager=args.get("enforceEager"),
-    )
 
 
 def _calibrate(log: str, body: dict[str, Any]) -> dict[str, Any]:

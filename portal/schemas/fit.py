@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from portal.services.fit import KV_CACHE_DTYPE_BYTES
-from portal.services.fit_calculator import QUANTIZATION_BYTES_PER_WEIGHT
+from portal.services.fit_calculator import QUANTIZATION_BYTES_PER_WEIGHT, WhatIf
 
 VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+){0,2}([.+-]?[0-9A-Za-z.]+)?$"
 KV_CACHE_DTYPES = ["auto", *KV_CACHE_DTYPE_BYTES]
@@ -83,3 +83,23 @@ class CalibrationListArgs(_Lenient):
     """Query of `GET /fit/calibrations`."""
 
     gpuType = fields.String(load_default="")
+
+
+def what_if_request(args: dict[str, Any]) -> WhatIf:
+    """A WhatIf from `GET /fit` (or the calculator form) arguments."""
+    gpu_types = tuple(t.strip() for value in args.get("gpuType") or [] for t in value.split(",") if t.strip())
+    return WhatIf(
+        hf_model_id=args.get("hfModelId") or None,
+        model_id=args.get("model") or None,
+        gpu_types=gpu_types,
+        gpus=args.get("gpus"),
+        max_model_len=args.get("maxModelLen"),
+        gpu_memory_utilization=args.get("gpuMemoryUtilization"),
+        kv_cache_dtype=args.get("kvCacheDtype"),
+        dtype=args.get("dtype"),
+        quantization=args.get("quantization"),
+        vllm_version=args.get("vllmVersion"),
+        max_num_batched_tokens=args.get("maxNumBatchedTokens"),
+        max_num_seqs=args.get("maxNumSeqs"),
+        enforce_eager=args.get("enforceEager"),
+    )

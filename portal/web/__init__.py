@@ -20,6 +20,7 @@ bp = Blueprint("web", __name__, url_prefix="/ui")
 NAVIGATION = [
     ("web.catalog", "Catalog"),
     ("web.discover", "Discover"),
+    ("web.fit_calculator", "Fit calculator"),
     ("web.weights", "Weights"),
     ("web.jobs", "Jobs"),
     ("web.history", "History"),
