@@ -121,6 +121,7 @@ class Settings:
     devcluster: bool = False
     environment: str = "production"
     queue_name: str = "model-manager"
+    vllm_version: str = ""
 
     @property
     def database_uri(self) -> str:
@@ -215,6 +216,7 @@ class Settings:
             "devcluster": reader.boolean("MODEL_MANAGER_DEVCLUSTER", False),
             "environment": reader.choice("MODEL_MANAGER_ENV", "production", ("production", "development", "test")),
             "queue_name": reader.name("RQ_QUEUE", "model-manager"),
+            "vllm_version": reader.vllm_version("VLLM_VERSION"),
         }
         values["validation_namespace"] = reader.dns_label("VALIDATION_NAMESPACE", values["active_namespace"])
         if values["datastore_driver"] == "postgres" and not values["datastore_dsn"]:
@@ -248,6 +250,15 @@ class _Reader:
         if value is None or value.strip() == "":
             return None
         return value.strip()
+
+    def vllm_version(self, name: str) -> str:
+        """A vLLM release such as ``0.19.0`` or ``v0.10.1.1`` (the leading v dropped); empty when unset."""
+        value = self.raw(name)
+        if value is None:
+            return ""
+        if re.fullmatch(r"v?\d+\.\d+(\.\d+){0,2}([.+-]?[0-9A-Za-z.]+)?", value) is None:
+            raise self.fail(name, value, "a vLLM release such as 0.19.0")
+        return value.removeprefix("v")
 
     def fail(self, name: str, value: str, expected: str) -> ConfigError:
         shown = value if len(value) <= 60 else value[:57] + "..."

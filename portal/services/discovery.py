@@ -42,10 +42,10 @@ from portal.services.fit import (
 from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_profile, load_profiles
 from portal.services.huggingface import HubClient, SearchQuery
 from portal.services.inventory import GpuNode, Inventory, read_inventory
+from portal.services.manifests import DEFAULT_RUNTIME
 
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
-DEFAULT_RUNTIME = "vllm-runtime"
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ bp = Blueprint("web", __name__, url_prefix="/ui")
 NAVIGATION = [
     ("web.catalog", "Catalog"),
     ("web.discover", "Discover"),
+    ("web.fit_calculator", "Fit calculator"),
     ("web.weights", "Weights"),
     ("web.jobs", "Jobs"),
     ("web.history", "History"),
@@ -30,7 +31,7 @@ BannerProvider = Callable[[], tuple[str, str] | None]
 
 def register_web(app: Flask, *, banners: Iterable[BannerProvider]) -> None:
     """Register the portal blueprint (views of every area), its guards, filters, template helpers and banners."""
-    from portal.web import catalog, discover, filters, history, jobs, pages, weights  # noqa: F401  (views on `bp`)
+    from portal.web import catalog, discover, filters, fit, history, jobs, pages, weights  # noqa: F401  (views on `bp`)
 
     app.register_blueprint(bp)
     filters.register(app)
