@@ -31,8 +31,10 @@ class PortalWorker(Worker):
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:
             from portal.services import jobs as job_service
+            from portal.services import periodic
 
             job_service.reap_stale_jobs(min_interval=0)
+            periodic.run_due()  # catalog PR polling, volume alert, readiness watch (services/periodic.py)
         except Exception:  # the worker must survive bookkeeping errors
             log.exception("could not reap stale jobs")
             db.session.rollback()

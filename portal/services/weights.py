@@ -36,9 +36,9 @@ from portal.errors import (
     UpstreamError,
 )
 from portal.extensions import db
-from portal.metrics import DOWNLOAD_BYTES, JOB_DURATION, JOB_STATUS
+from portal.metrics import DOWNLOAD_BYTES, JOB_STATUS
 from portal.models import Job
-from portal.services import history
+from portal.services import history, notify
 from portal.services import jobs as job_service
 
 log = logging.getLogger(__name__)
@@ -511,6 +511,7 @@ def delete_weights(
         model_id=relative,
         metadata={"hfModelId": (marker or {}).get("modelId"), "forced": bool(force and uri)},
     )
+    notify.volume_changed()
     result: dict[str, Any] = {"status": "success", "message": f"Deleted weights for {relative}", "name": relative}
     if note:
         result["warning"] = note
@@ -1030,7 +1031,6 @@ def run_install(job_id: str) -> None:
         raise
     else:
         JOB_STATUS.labels(JOB_TYPE, "completed").inc()
-        JOB_DURATION.labels(JOB_TYPE, "completed").observe(time.monotonic() - started)
 
 
 def _record_failure(job: Job, reason: str, started: float) -> None:
@@ -1040,7 +1040,6 @@ def _record_failure(job: Job, reason: str, started: float) -> None:
         return  # cancelled meanwhile: the operator's word stands
     job_service.fail(job, reason)
     record_failed(job)
-    JOB_DURATION.labels(JOB_TYPE, "failed").observe(time.monotonic() - started)
 
 
 def record_failed(job: Job) -> None:
@@ -1052,6 +1051,7 @@ def record_failed(job: Job) -> None:
         metadata={"error": job.error, "jobId": job.id, "target": job.target},
     )
     JOB_STATUS.labels(JOB_TYPE, "failed").inc()
+    notify.install_finished(job)
 
 
 def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
@@ -1125,6 +1125,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
     job.rate = reporter.rate
     job_service.complete(job, result=result, message="Weights ready")
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
+    notify.install_finished(job)
 
 
 def _reaped(job: Job) -> None:
