@@ -10,7 +10,7 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 
 from portal import auth
 from portal.errors import InvalidInput, NotConfigured, PortalError
-from portal.services import activation
+from portal.services import activation, catalog_pr
 from portal.services.catalog import get_catalog
 from portal.services.cluster import get_cluster
 from portal.services.manifests import DEFAULT_RUNTIME, effective_storage_uri, manifest_to_yaml
@@ -80,6 +80,7 @@ def catalog_page() -> str:
         "gpu_request": gpu_request,
         "storage_uri": effective_storage_uri,
         "default_runtime": DEFAULT_RUNTIME,
+        "pending": catalog_pr.list_pull_requests(pending_only=True),
     }
     if _is_htmx() and request.headers.get("HX-Target") == "catalog_table":
         return render_template("catalog/_catalog_table.html", **context)
