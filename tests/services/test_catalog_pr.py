@@ -108,8 +108,8 @@ def test_happy_path_pushes_the_canonical_file_and_opens_a_pr_with_evidence(
     ]
 
     metrics = pr_app.test_client().get("/metrics").get_data(as_text=True)
-    assert 'model_manager_jobs_total{type="catalog_pr",status="completed"}' in metrics
-    assert 'model_manager_job_duration_seconds_count{type="catalog_pr",status="completed"}' in metrics
+    assert 'model_manager_jobs_total{status="completed",type="catalog_pr"}' in metrics
+    assert 'model_manager_job_duration_seconds_count{status="completed",type="catalog_pr"}' in metrics
 
     # The token is nowhere: work clone config, logs, responses, pages.
     work = pr_app.config["SETTINGS"].state_path / "catalog-work"
