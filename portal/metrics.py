@@ -33,7 +33,8 @@ JOB_DURATION = Histogram(
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
 )
 DOWNLOAD_BYTES = Counter("model_manager_download_bytes_total", "Bytes downloaded from the Hub")
-QUEUE_DEPTH = Gauge("model_manager_job_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="livemax")
+# Set at each scrape; with several gunicorn workers the most recent scrape's value is the one reported.
+QUEUE_DEPTH = Gauge("model_manager_job_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="livemostrecent")
 
 
 def route_label() -> str:
@@ -44,6 +45,11 @@ def route_label() -> str:
 
 def render_metrics() -> Response:
     """The Prometheus text exposition, aggregated over processes when multiprocess mode is on."""
+    from portal.services.system import queue_depth
+
+    depth = queue_depth()
+    if depth is not None:  # Redis down: keep the last value rather than claim an empty queue
+        QUEUE_DEPTH.set(depth)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
