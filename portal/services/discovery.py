@@ -367,7 +367,7 @@ def local_weights_dir(settings: Settings, storage_uri: str) -> Path | None:
 
 
 def installed_path_for(settings: Settings, hf_id: str) -> Path | None:
-    """Where the weights issue installs ``hf_id`` by default, when a config.json is there."""
+    """Where an install of ``hf_id`` lands by default (its model id under the weights volume), if config.json is there."""
     candidate = local_weights_dir(settings, f"pvc://{settings.weights_pvc_name}/{hf_id}")
     return candidate if candidate is not None and (candidate / "config.json").is_file() else None
 

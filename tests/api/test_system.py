@@ -53,7 +53,6 @@ def test_system_info_has_no_secrets(make_app: Callable[..., Flask]) -> None:
         "catalogTTL": "30s",
         "huggingfaceTTL": "5m0s",
         "vllmTTL": "10m0s",
-        "recommendationsTTL": "15m0s",
     }
     assert isinstance(info["recentJobs"], list) and isinstance(info["recentHistory"], list)
 
@@ -150,3 +149,10 @@ def test_system_info_lists_gpu_profiles(client: FlaskClient) -> None:
     profiles = client.get("/system/info").json["gpuProfiles"]
     assert {"nvidia-l4", "nvidia-h100-80gb", "amd-mi300x"} <= {p["name"] for p in profiles}
     assert "nvidia-l4" in client.get("/ui/system").get_data(as_text=True)
+
+
+def test_metrics_report_the_queue_depth(client: FlaskClient) -> None:
+    for _ in range(2):
+        assert client.post("/jobs/noop", json={}).status_code == 202  # no worker runs: both wait in the queue
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "model_manager_job_queue_depth 2.0" in text
