@@ -259,7 +259,10 @@ def start_postgres(run_dir: Path) -> tuple[str, Private]:
         raise SetupError(f"PostgreSQL binaries not found; install them with:\n    {install_line(['postgresql'])}")
     base, cleanup = _postgres_data_dir(run_dir)
     data = base / "data"
-    if not (data / "PG_VERSION").exists():
+    version_file = data / "PG_VERSION"
+    if version_file.exists() and version_file.read_text().strip() != bin_dir.parent.name:
+        shutil.rmtree(data)  # made by another PostgreSQL major version: test data, start afresh
+    if not version_file.exists():
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         done = subprocess.run(_as_postgres_user([*initdb, "--no-sync"]), capture_output=True, text=True, check=False)
         if done.returncode != 0:
