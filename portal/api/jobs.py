@@ -45,7 +45,7 @@ class JobList(MethodView):
         return {"status": "deleted", "filteredStatus": args.get("status", ""), "deleted": count}
 
 
-@blp.route("/jobs/<string:job_id>")
+@blp.route("/jobs/<job_id:job_id>")
 class JobItem(MethodView):
     """One job."""
 
@@ -56,7 +56,7 @@ class JobItem(MethodView):
         return job_service.get_job(job_id).to_dict()
 
 
-@blp.route("/weights/install/status/<string:job_id>")
+@blp.route("/weights/install/status/<job_id:job_id>")
 class InstallStatus(MethodView):
     """Alias of GET /jobs/{id} kept for existing automation."""
 
@@ -67,7 +67,7 @@ class InstallStatus(MethodView):
         return job_service.get_job(job_id).to_dict()
 
 
-@blp.route("/jobs/<string:job_id>/logs")
+@blp.route("/jobs/<job_id:job_id>/logs")
 class JobLogs(MethodView):
     """A job's log lines."""
 
@@ -77,7 +77,7 @@ class JobLogs(MethodView):
         return {"logs": [line.to_dict() for line in job_service.job_logs(job_id)]}
 
 
-@blp.route("/jobs/<string:job_id>/cancel")
+@blp.route("/jobs/<job_id:job_id>/cancel")
 class JobCancel(MethodView):
     """Stop a job."""
 
@@ -88,7 +88,7 @@ class JobCancel(MethodView):
         return {"status": "cancelled", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
 
 
-@blp.route("/jobs/<string:job_id>/retry")
+@blp.route("/jobs/<job_id:job_id>/retry")
 class JobRetry(MethodView):
     """Run a failed or cancelled job again."""
 

@@ -22,7 +22,8 @@ from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
 
 log = logging.getLogger(__name__)
-_JOB_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+JOB_ID_PATTERN = r"[0-9A-Za-z-]{1,64}"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 MAX_LIMIT = 200
 # Which RQ function runs which job type; one line per type keeps enqueue and retry in one place.
