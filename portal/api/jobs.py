@@ -84,8 +84,7 @@ class JobCancel(MethodView):
     @blp.response(200, JobEnvelopeSchema)
     def post(self, job_id: str) -> dict[str, Any]:
         """Cancel a pending or running job (a running download stops within seconds)."""
-        job = job_service.cancel_job(job_id, actor=auth.current_actor())
-        return {"status": "cancelled", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
+        return job_service.job_envelope(job_service.cancel_job(job_id, actor=auth.current_actor()), "cancelled")
 
 
 @blp.route("/jobs/<job_id:job_id>/retry")
@@ -95,5 +94,4 @@ class JobRetry(MethodView):
     @blp.response(202, JobEnvelopeSchema)
     def post(self, job_id: str) -> tuple[dict[str, Any], int]:
         """Requeue; an install resumes what it already downloaded."""
-        job = job_service.retry_job(job_id, actor=auth.current_actor())
-        return {"status": "queued", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}, 202
+        return job_service.job_envelope(job_service.retry_job(job_id, actor=auth.current_actor())), 202

@@ -115,11 +115,12 @@ def to_csv(rows: list[HistoryEvent]) -> str:
     return out.getvalue()
 
 
-def clear() -> int:
-    """Delete every record; returns how many."""
-    count = db.session.query(HistoryEvent).delete()
+def clear(*, actor: str) -> int:
+    """Delete every record and leave one `history_cleared` naming the actor, in one transaction; returns how many."""
+    count = int(db.session.query(HistoryEvent).delete())
+    record("history_cleared", actor=actor, metadata={"deleted": count}, commit=False)
     db.session.commit()
-    return int(count)
+    return count
 
 
 def last_event(event: str, *, model_id: str | None = None) -> HistoryEvent | None:

@@ -109,6 +109,11 @@ def enqueue(job: Job, *, timeout: float | None = None) -> None:
         ) from exc
 
 
+def job_envelope(job: Job, status: str = "queued") -> dict[str, Any]:
+    """The API's answer about a job it just queued, cancelled or retried: `{"status", "job", "jobUrl"}`."""
+    return {"status": status, "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
+
+
 def get_job(job_id: str) -> Job:
     """The job with that id, or NotFound."""
     # Ids are UUIDs; anything else (over-long, NUL bytes, …) cannot exist and is not sent to the database.
