@@ -20,6 +20,7 @@ import pytest
 from bench._server import portal_server
 from portal.devcluster.cluster import DevCluster
 from tests.conftest import ROOT, subprocess_env
+from tests.support.fixtures_secrets import register_secrets, scan_text
 from tests.support.hub import HubServer, make_model_repo
 
 pytestmark = pytest.mark.slow
@@ -45,8 +46,13 @@ def contract_portal(
         KUBE_TIMEOUT="5",
         HF_ENDPOINT=hub.url,
     )
-    with portal_server(env, workers=2, log=tmp_path / "gunicorn.log") as base:
-        yield base
+    register_secrets(env)
+    log = tmp_path / "gunicorn.log"
+    try:
+        with portal_server(env, workers=2, log=log) as base:
+            yield base
+    finally:
+        scan_text(log.read_text(errors="replace") if log.exists() else "", "the contract run's gunicorn log")
 
 
 def run_schemathesis(base: str, out: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, dict]:
