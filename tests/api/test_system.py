@@ -106,7 +106,7 @@ def test_metrics_count_requests_by_route_template(client: FlaskClient) -> None:
     client.get("/jobs/00000000-0000-0000-0000-000000000001")
     client.get("/jobs/00000000-0000-0000-0000-000000000002")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'model_manager_http_requests_total{method="GET",path="/jobs/<string:job_id>",status="404"}' in text
+    assert 'model_manager_http_requests_total{method="GET",path="/jobs/<job_id:job_id>",status="404"}' in text
     assert "00000000-0000-0000-0000-000000000001" not in text
     assert "model_manager_http_request_duration_seconds_bucket" in text
 
