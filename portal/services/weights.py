@@ -272,7 +272,6 @@ class _UsageCache:
         self.lock = threading.Lock()
         self.dirs: dict[str, _Seen] = {}
         self.full_scan_at = 0.0  # monotonic clock of the last full walk
-        self.full_scan_wall = 0.0
         self.refreshing = False
 
     def lookup(self, path: str) -> _Seen | None:
@@ -288,14 +287,12 @@ class _UsageCache:
             return None
         return seen
 
-    def clear(self) -> None:
-        """Forget every tally (the next read walks the whole volume)."""
-        with self.lock:
-            self.dirs.clear()
-            self.full_scan_at = 0.0
+
+_USAGE_CACHES: dict[str, _UsageCache] = {}  # one per weights root (tests run several apps in one process)
 
 
-_USAGE = _UsageCache()
+def _usage_cache() -> _UsageCache:
+    return _USAGE_CACHES.setdefault(str(storage_root()), _UsageCache())
 
 
 def _scan_dir(node: _Dir) -> list[_Dir]:
@@ -426,7 +423,7 @@ def _info_from(path: str, relative: str, marker: dict[str, Any] | None, tally: _
 
 def list_weights() -> list[dict[str, Any]]:
     """Every install (marked dirs anywhere, plus legacy unmarked top-level dirs), largest first."""
-    return _list(_USAGE)
+    return _list(_usage_cache())
 
 
 def _list(cache: _UsageCache | None) -> list[dict[str, Any]]:
@@ -458,10 +455,10 @@ def refresh_usage() -> list[dict[str, Any]]:
     """Walk the whole volume again (every directory read afresh) and keep the result as the cache."""
     fresh = _UsageCache()
     results = _list(fresh)
-    with _USAGE.lock:
-        _USAGE.dirs = fresh.dirs
-        _USAGE.full_scan_at = time.monotonic()
-        _USAGE.full_scan_wall = time.time()
+    cache = _usage_cache()
+    with cache.lock:
+        cache.dirs = fresh.dirs
+        cache.full_scan_at = time.monotonic()
     return results
 
 
@@ -472,11 +469,12 @@ def _cached_listing() -> tuple[list[dict[str, Any]], float]:
     last one is older than WEIGHTS_USAGE_REFRESH, and this read answers from the validated cache meanwhile.
     """
     interval = _settings().weights_usage_refresh
-    if not _USAGE.full_scan_at:
+    cache = _usage_cache()
+    if not cache.full_scan_at:
         return refresh_usage(), 0.0
-    age = time.monotonic() - _USAGE.full_scan_at
-    if age >= interval and not _USAGE.refreshing:
-        _USAGE.refreshing = True
+    age = time.monotonic() - cache.full_scan_at
+    if age >= interval and not cache.refreshing:
+        cache.refreshing = True
         app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         def refresh() -> None:
@@ -484,10 +482,10 @@ def _cached_listing() -> tuple[list[dict[str, Any]], float]:
                 with app.app_context():
                     refresh_usage()
             finally:
-                _USAGE.refreshing = False
+                cache.refreshing = False
 
         threading.Thread(target=refresh, name="weights-usage-refresh", daemon=True).start()
-    return _list(_USAGE), age
+    return _list(cache), age
 
 
 def _only_staging(path: Path) -> bool:
