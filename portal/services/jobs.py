@@ -171,7 +171,7 @@ def start(job: Job, *, worker: str | None = None, message: str = "Running") -> N
     job.error, job.cancelled_at, job.finished_at = None, None, None
     job.started_at = job.heartbeat_at = now()
     job.worker = worker
-    _add_log(job, "info", "running", f"Attempt {job.attempt}/{job.max_attempts} started")
+    _add_log(job, "info", "running", f"Attempt {job.attempt} started")
     db.session.commit()
 
 
