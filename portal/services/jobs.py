@@ -109,7 +109,8 @@ def enqueue(job: Job, *, timeout: float | None = None) -> None:
 
 
 def get_job(job_id: str) -> Job:
-    """The job with that id, or NotFound."""
+    """The job with that id (stale running jobs reaped first, so it never shows a dead job running), or NotFound."""
+    reap_stale_jobs()
     # Ids are UUIDs; anything else (over-long, NUL bytes, …) cannot exist and is not sent to the database.
     job = db.session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None:
@@ -125,7 +126,7 @@ def list_jobs(
     job_type: str | None = None,
     model_id: str | None = None,
 ) -> tuple[list[Job], int]:
-    """Newest-first jobs matching the filters (applied before the limit), plus the total."""
+    """Newest-first jobs matching the filters (applied before the limit, stale jobs reaped first), plus the total."""
     if status and status.lower() not in JOB_STATUSES:
         raise InvalidInput(
             f"unknown status {status!r}",
@@ -133,6 +134,7 @@ def list_jobs(
             details={"status": status, "allowed": list(JOB_STATUSES)},
         )
     limit = max(1, min(limit, MAX_LIMIT))
+    reap_stale_jobs()
     stmt = select(Job)
     if status:
         stmt = stmt.where(Job.status == status.lower())

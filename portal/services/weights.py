@@ -612,7 +612,8 @@ def _storage_from_active(active: Any) -> tuple[str | None, str | None, str | Non
     return obj.get("storageUri"), obj.get("modelId") or obj.get("id"), None
 
 
-def _uri_uses(uri: str | None, relative: str) -> bool:
+def uri_uses(uri: str | None, relative: str) -> bool:
+    """True when a `pvc://` storage URI points at the install `relative`, inside it or at a parent of it."""
     if not uri or not uri.startswith("pvc://"):
         return False
     rest = uri[len("pvc://") :]
@@ -639,7 +640,7 @@ def delete_weights(
         uri, model_id, note = active_storage_uri()
     else:
         uri, model_id = active
-    if _uri_uses(uri, relative) and not force:
+    if uri_uses(uri, relative) and not force:
         raise Conflict(
             f"the active model {model_id or '(unknown)'} uses these weights ({uri}); "
             "deactivate it first or pass force=true",

@@ -71,7 +71,7 @@ def _installs_context() -> dict[str, Any]:
     uri, model_id, note = weights.active_storage_uri()
     stats = weights.usage()
     for item in stats["models"]:
-        item["activeModel"] = model_id if weights._uri_uses(uri, item["name"]) else None
+        item["activeModel"] = model_id if weights.uri_uses(uri, item["name"]) else None
     return {"usage": stats, "installs": stats["models"], "active_note": note, "active_model": model_id}
 
 
@@ -186,7 +186,6 @@ def weights_delete() -> Response:
 @bp.get("/jobs/<string:job_id>/card")
 def job_card(job_id: str) -> Response:
     """The job card (polled every second while the job runs)."""
-    job_service.reap_stale_jobs()
     return render_card(job_service.get_job(job_id))
 
 
