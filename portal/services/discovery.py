@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -43,6 +43,7 @@ from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_prof
 from portal.services.huggingface import HubClient, SearchQuery
 from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.system import info_section
+from portal.services.weights import paths as weights_paths
 
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
@@ -352,24 +353,12 @@ class ModelInputs:
 
 def local_weights_dir(settings: Settings, storage_uri: str) -> Path | None:
     """``pvc://<WEIGHTS_PVC_NAME>/<path>`` → ``<WEIGHTS_STORAGE_PATH>/<path>`` (never outside the root)."""
-    if not storage_uri.startswith("pvc://"):
-        return None
-    pvc, _, sub = storage_uri[len("pvc://") :].partition("/")
-    if pvc != settings.weights_pvc_name or not sub.strip("/"):
-        return None
-    parts = PurePosixPath(sub.strip("/")).parts
-    if any(p in ("..", ".") for p in parts):
-        return None
-    root = settings.weights_storage_path.resolve()
-    target = (root / Path(*parts)).resolve()
-    if root != target and root not in target.parents:
-        return None
-    return target
+    return weights_paths.local_path(settings, storage_uri)
 
 
 def installed_path_for(settings: Settings, hf_id: str) -> Path | None:
     """Where the weights issue installs ``hf_id`` by default, when a config.json is there."""
-    candidate = local_weights_dir(settings, f"pvc://{settings.weights_pvc_name}/{hf_id}")
+    candidate = local_weights_dir(settings, weights_paths.pvc_uri(settings.weights_pvc_name, hf_id))
     return candidate if candidate is not None and (candidate / "config.json").is_file() else None
 
 
@@ -726,7 +715,9 @@ def generate_entry(
         "hfModelId": real_id,
         "servedModelName": real_id,
         "runtime": DEFAULT_RUNTIME,
-        "storageUri": f"pvc://{settings.weights_pvc_name}/{real_id}" if installed is not None else f"hf://{real_id}",
+        "storageUri": weights_paths.pvc_uri(settings.weights_pvc_name, real_id)
+        if installed is not None
+        else f"hf://{real_id}",
     }
     profile: GpuProfile | None
     if gpu_type:

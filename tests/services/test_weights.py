@@ -102,3 +102,24 @@ def test_a_growing_part_file_keeps_its_staging(app: Flask) -> None:
     _age(staging, 3600)
     part.write_bytes(b"xx")  # still being written: its mtime is now
     assert weights.sweep_staging(max_age=600) == []
+
+
+def test_storage_uris_parse_build_and_map_to_the_volume(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
+    root = weights.storage_root()
+    _install(root, "acme/one", {"a.bin": 1})
+    (root / "escape").symlink_to("/")
+    uri = weights.storage_uri("acme/one")
+    assert (
+        uri == weights.pvc_uri(settings.weights_pvc_name, "acme/one") == f"pvc://{settings.weights_pvc_name}/acme/one"
+    )
+    parsed = weights.parse_pvc(uri)
+    assert parsed is not None and (parsed.claim, parsed.path) == (settings.weights_pvc_name, "acme/one")
+    assert weights.parse_pvc("hf://acme/one") is None and weights.parse_pvc("pvc:///x") == weights.paths.PvcUri("", "x")
+    assert weights.local_path(settings, uri) == (root / "acme" / "one").resolve()
+    for outside in ("pvc://other-claim/acme/one", f"pvc://{settings.weights_pvc_name}/../etc", "s3://b/k"):
+        assert weights.local_path(settings, outside) is None, outside
+    assert weights.local_path(settings, f"pvc://{settings.weights_pvc_name}/escape/etc") is None, "symlink out"
+    assert weights.uri_uses(uri, "acme/one") and weights.uri_uses(uri + "/sub", "acme/one")
+    assert weights.uri_uses(f"pvc://{settings.weights_pvc_name}/acme", "acme/one"), "a parent dir serves it too"
+    assert not weights.uri_uses(uri, "acme/on") and not weights.uri_uses("hf://acme/one", "acme/one")
