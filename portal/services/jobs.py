@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 
 from portal.errors import Conflict, InvalidInput, NotFound, Unavailable
 from portal.extensions import current_settings, db, redis_holder
+from portal.metrics import JOB_DURATION, JOBS_TOTAL
 from portal.models import Job, JobLog
 from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
@@ -34,11 +36,15 @@ HEARTBEAT_TYPES: set[str] = set()
 _last_reap = 0.0
 
 
-def register_job_type(job_type: str, func_path: str, *, heartbeat: bool = False) -> None:
-    """Declare the RQ function (dotted path) that runs a job type (and whether it sends heartbeats)."""
+def register_job_type(
+    job_type: str, func_path: str, *, heartbeat: bool = False, on_reaped: Callable[[Job], None] | None = None
+) -> None:
+    """Declare the RQ function (dotted path) that runs a job type, whether it sends heartbeats, and its reap hook."""
     JOB_FUNCTIONS[job_type] = func_path
     if heartbeat:
         HEARTBEAT_TYPES.add(job_type)
+    if on_reaped is not None:
+        REAP_HOOKS[job_type] = on_reaped
 
 
 def now() -> datetime:
@@ -185,6 +191,14 @@ def complete(job: Job, *, result: dict[str, Any] | None = None, message: str = "
     job.eta_seconds = 0
     _add_log(job, "info", "completed", message)
     db.session.commit()
+    _count_finished(job)
+
+
+def _count_finished(job: Job) -> None:
+    """Prometheus: one count and one duration per finished attempt (the one place that times jobs)."""
+    JOBS_TOTAL.labels(job.type, job.status).inc()
+    if job.started_at is not None and job.finished_at is not None:
+        JOB_DURATION.labels(job.type, job.status).observe(max(0.0, (job.finished_at - job.started_at).total_seconds()))
 
 
 def fail(job: Job, error: str, *, stage: str = "failed") -> None:
@@ -194,6 +208,7 @@ def fail(job: Job, error: str, *, stage: str = "failed") -> None:
     job.rate, job.eta_seconds = None, None
     _add_log(job, "error", stage, error)
     db.session.commit()
+    _count_finished(job)
 
 
 def run_noop(job_id: str) -> None:
@@ -231,6 +246,7 @@ def cancel_job(job_id: str, *, actor: str) -> Job:
     job.rate, job.eta_seconds = None, None
     _add_log(job, "warn", "cancelled", f"Job cancelled by {actor}")
     db.session.commit()
+    _count_finished(job)
     connection = redis_holder(current_app).connection
     try:
         if was_running:
@@ -332,6 +348,30 @@ def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) ->
         fail(row, f"worker died: no heartbeat for {seconds:.0f} s (retry resumes the work)")
         _on_reaped(row)
     return len(rows)
+
+
+def requeue_lost_jobs(*, min_age: float | None = None) -> int:
+    """Put pending jobs back on the queue when Redis no longer has them (it restarted empty); returns how many.
+
+    The row is the truth: a job the database says is pending but that RQ does not know would otherwise
+    wait forever. Only rows untouched for `min_age` (default JOB_STALE_AFTER) count, so a job between its
+    commit and its enqueue is never queued twice; a job queued twice anyway runs once, because every job
+    function starts only from `pending`.
+    """
+    seconds = min_age if min_age is not None else stale_after()
+    cutoff = now() - timedelta(seconds=seconds)
+    rows = db.session.scalars(select(Job).where(Job.status == "pending", Job.updated_at <= cutoff)).all()
+    if not rows:
+        return 0
+    connection = redis_holder(current_app).connection
+    lost = [row for row in rows if not RQJob.exists(row.id, connection=connection)]
+    for row in lost:
+        log.warning("job %s is pending but unknown to Redis (restarted without its data): queueing it again", row.id)
+        _add_log(row, "warn", "queued", "Queued again: the job queue (Redis) had lost it")
+        row.message = "Queued again after the job queue restarted"
+        db.session.commit()
+        enqueue(row, timeout=(row.payload or {}).get("timeoutSeconds"))
+    return len(lost)
 
 
 # Area hooks run after a job is reaped (history records, metrics); type → callable(job).

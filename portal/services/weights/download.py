@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 
 from portal.extensions import current_settings, db
-from portal.metrics import DOWNLOAD_BYTES, JOB_DURATION, JOB_STATUS
+from portal.metrics import DOWNLOAD_BYTES, JOB_STATUS
 from portal.models import Job
-from portal.services import history
+from portal.services import history, notify
 from portal.services import jobs as job_service
 from portal.services.weights.install import JOB_TYPE, _hf_token, unverified_files
 from portal.services.weights.paths import (
@@ -561,7 +561,6 @@ def run_install(job_id: str) -> None:
         raise
     else:
         JOB_STATUS.labels(JOB_TYPE, "completed").inc()
-        JOB_DURATION.labels(JOB_TYPE, "completed").observe(time.monotonic() - started)
 
 
 def _record_failure(job: Job, reason: str, started: float) -> None:
@@ -571,7 +570,6 @@ def _record_failure(job: Job, reason: str, started: float) -> None:
         return  # cancelled meanwhile: the operator's word stands
     job_service.fail(job, reason)
     record_failed(job)
-    JOB_DURATION.labels(JOB_TYPE, "failed").observe(time.monotonic() - started)
 
 
 def record_failed(job: Job) -> None:
@@ -583,6 +581,7 @@ def record_failed(job: Job) -> None:
         metadata={"error": job.error, "jobId": job.id, "target": job.target},
     )
     JOB_STATUS.labels(JOB_TYPE, "failed").inc()
+    notify.install_finished(job)
 
 
 def _download_all(job: Job, manifest: list[dict[str, Any]], ctx: _Fetch, reporter: _Reporter) -> list[dict[str, Any]]:
@@ -697,6 +696,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
     done = "Weights ready" if not unverified else f"Weights ready; {len(unverified)} file(s) unverified (no Hub hash)"
     job_service.complete(job, result=result, message=done)
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
+    notify.install_finished(job)
 
 
 def sweep_staging(*, max_age: float | None = None) -> list[str]:
@@ -747,11 +747,3 @@ def _newest_mtime(path: Path) -> float:
             with contextlib.suppress(OSError):
                 newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
     return newest
-
-
-def _reaped(job: Job) -> None:
-    record_failed(job)
-
-
-job_service.register_job_type(JOB_TYPE, "jobs.weights.install_weights", heartbeat=True)
-job_service.REAP_HOOKS[JOB_TYPE] = _reaped

@@ -11,7 +11,7 @@ from portal.errors import (
     NotFound,
     PortalError,
 )
-from portal.services import history
+from portal.services import history, notify
 from portal.services.activation import active_status
 from portal.services.weights.listing import read_marker
 from portal.services.weights.paths import resolve_inside, safe_relative, storage_root, uri_uses
@@ -77,6 +77,7 @@ def delete_weights(
         model_id=relative,
         metadata={"hfModelId": (marker or {}).get("modelId"), "forced": bool(force and uri)},
     )
+    notify.volume_changed()
     result: dict[str, Any] = {"status": "success", "message": f"Deleted weights for {relative}", "name": relative}
     if note:
         result["warning"] = note
