@@ -23,7 +23,7 @@ from flask import Flask, current_app
 
 from portal.config import ConfigError, Settings
 from portal.errors import InvalidInput, NotFound, PortalError
-from portal.extensions import current_settings, redis_holder
+from portal.extensions import current_settings
 from portal.schemas.catalog import MAX_ID_LENGTH
 from portal.services import vllm_registry
 from portal.services.cluster import get_cluster
@@ -40,7 +40,7 @@ from portal.services.fit import (
     weights_from_local_files,
 )
 from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_profile, load_profiles
-from portal.services.huggingface import HubClient, SearchQuery
+from portal.services.huggingface import HubClient, SearchQuery, current_hub
 from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.manifests import DEFAULT_RUNTIME
 from portal.services.weights import paths as weights_paths
@@ -100,8 +100,7 @@ def inventory(*, fresh: bool = False) -> Inventory:
 
 def hub_client() -> HubClient:
     """A Hub client for the current app (Redis cache shared by all workers)."""
-    settings: Settings = current_settings()
-    return HubClient(settings, redis_holder(current_app).connection)
+    return current_hub()
 
 
 def fit_profiles(inv: Inventory | None = None) -> tuple[list[GpuProfile], set[str]]:

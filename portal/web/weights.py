@@ -90,9 +90,9 @@ def _load_install_form() -> tuple[dict[str, Any], dict[str, Any] | None, dict[st
 
 def _field_for(exc: PortalError) -> str:
     code = exc.code
-    if code in ("invalid_model_id", "model_not_found", "gated_repo", "hub_unauthorized"):
+    if code in ("invalid_model_id", "hf_not_found", "hf_gated", "hf_unauthorized", "hf_forbidden", "hf_disabled"):
         return "hfModelId"
-    if code in ("invalid_revision", "revision_not_found"):
+    if code in ("invalid_revision", "hf_revision_not_found"):
         return "revision"
     if code in ("invalid_path", "reserved_path", "path_traversal", "weights_exist", "install_in_progress"):
         return "target"

@@ -26,7 +26,8 @@ from portal.metrics import DOWNLOAD_BYTES, JOB_STATUS
 from portal.models import Job
 from portal.services import history, notify
 from portal.services import jobs as job_service
-from portal.services.weights.install import JOB_TYPE, _hf_token, unverified_files
+from portal.services.huggingface import hub_token
+from portal.services.weights.install import JOB_TYPE, unverified_files
 from portal.services.weights.paths import (
     MARKER,
     OLD_INFIX,
@@ -645,7 +646,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
         staging,
         progress,
         stop,
-        _hf_token(),
+        hub_token(settings),
         settings.hf_endpoint,
         settings.weights_download_retries,
         settings.weights_retry_backoff,

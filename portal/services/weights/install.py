@@ -9,22 +9,20 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from huggingface_hub import get_session, hf_hub_url
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status  # type: ignore[attr-defined]
 from sqlalchemy import select
 
 from portal.errors import (
     Conflict,
-    Forbidden,
     InsufficientStorage,
     InvalidInput,
-    NotFound,
-    PortalError,
-    Unauthorized,
-    Unavailable,
     UpstreamError,
 )
 from portal.extensions import current_settings, db
 from portal.models import Job
 from portal.services import jobs as job_service
+from portal.services.huggingface import HTTP_TIMEOUT, HubClient, current_hub
 from portal.services.weights.listing import free_bytes
 from portal.services.weights.paths import canonical_target, human_size, inference_path, resolve_inside, storage_uri
 
@@ -35,67 +33,6 @@ REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*
 REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
 MAX_PATTERNS = 200
 HASH_PROBE_THREADS = 8  # HEAD requests that read a file's hash from the resolve headers
-
-
-# -- install request ----------------------------------------------------------------------------------
-def _hf_token() -> str | bool:
-    # False stops huggingface_hub from picking up an ambient login on the server.
-    return current_settings().huggingface_api_token or False
-
-
-def _hf_api() -> Any:
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=current_settings().hf_endpoint, token=_hf_token())
-
-
-def _hub_error(exc: Exception, repo_id: str, revision: str | None) -> PortalError:
-    """Map a huggingface_hub / transport error to our error with the right status."""
-    import httpx2
-    from huggingface_hub import errors as hf_errors
-
-    token_hint = (
-        "HUGGINGFACE_API_TOKEN is not set: set it to a token that has access to this repository"
-        if not current_settings().huggingface_api_token
-        else "the configured HUGGINGFACE_API_TOKEN has no access to this repository: request access on the Hub"
-    )
-    details = {"hfModelId": repo_id, "revision": revision}
-    if isinstance(exc, hf_errors.GatedRepoError):
-        status = getattr(getattr(exc, "response", None), "status_code", 401)
-        cls = Forbidden if status == 403 else Unauthorized
-        return cls(f"{repo_id} is gated: {token_hint}", code="gated_repo", details=details)
-    if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return NotFound(f"revision {revision!r} not found in {repo_id}", code="revision_not_found", details=details)
-    if isinstance(exc, hf_errors.EntryNotFoundError | hf_errors.RemoteEntryNotFoundError):
-        return NotFound(f"a file of {repo_id} is missing on the Hub", code="file_not_found", details=details)
-    if isinstance(exc, hf_errors.RepositoryNotFoundError):
-        status = getattr(getattr(exc, "response", None), "status_code", 404)
-        if status == 401 and current_settings().huggingface_api_token:
-            return Unauthorized(f"{repo_id}: {token_hint}", code="hub_unauthorized", details=details)
-        return NotFound(
-            f"model not found on Hugging Face: {repo_id} (if it is private, {token_hint})",
-            code="model_not_found",
-            details=details,
-        )
-    if isinstance(exc, hf_errors.HfHubHTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            cls2 = Forbidden if status == 403 else Unauthorized
-            return cls2(
-                f"Hugging Face refused access to {repo_id}: {token_hint}", code="hub_unauthorized", details=details
-            )
-        if status == 503:
-            return Unavailable(
-                "Hugging Face is unavailable (503); try again later", code="hub_unavailable", details=details
-            )
-        return UpstreamError(f"Hugging Face answered an error ({status})", code="hub_error", details=details)
-    if isinstance(exc, httpx2.TimeoutException):
-        return Unavailable("Hugging Face did not answer in time", code="hub_unreachable", details=details)
-    if isinstance(exc, httpx2.TransportError | OSError):
-        return Unavailable(
-            f"Hugging Face is unreachable: {type(exc).__name__}", code="hub_unreachable", details=details
-        )
-    return UpstreamError(f"Hugging Face request failed: {type(exc).__name__}", code="hub_error", details=details)
 
 
 def _validate_patterns(files: Any) -> list[str]:
@@ -144,15 +81,17 @@ def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tu
     file's sha256; the `ETag` of a file served directly is its git blob id). Neither: `sha256` and
     `gitOid` stay None and the file is installed unverified (or refused under WEIGHTS_REQUIRE_SHA256).
     """
-    api = _hf_api()
-    try:
-        info = api.model_info(repo_id, revision=revision or None, files_metadata=True, timeout=20)
-    except Exception as exc:
-        raise _hub_error(exc, repo_id, revision) from exc
+    hub = current_hub()
+    details = {"hfModelId": repo_id, "revision": revision}
+    info = hub.call(
+        lambda: hub.api.model_info(repo_id, revision=revision or None, files_metadata=True, timeout=HTTP_TIMEOUT),
+        repo_id,
+        details,
+    )
     sha = info.sha
     if not sha:
         raise UpstreamError("Hugging Face did not return a commit sha", code="hub_error")
-    manifest = []
+    manifest: list[dict[str, Any]] = []
     for sibling in info.siblings or []:
         name = sibling.rfilename
         if not name or name.endswith("/") or not _selected(name, patterns):
@@ -169,11 +108,12 @@ def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tu
             details={"hfModelId": repo_id, "files": patterns},
         )
     if any(not f["sha256"] for f in manifest):
-        _hashes_from_tree(api, repo_id, sha, manifest)
+        _hashes_from_tree(hub, repo_id, sha, manifest)
     # The model API shows gated repos to anyone: a HEAD on a file tells whether we may download it, and
     # its headers carry the hashes the other sources lacked.
     missing = [f for f in manifest if not f["sha256"]]
-    _hashes_from_resolve(repo_id, sha, missing or [min(manifest, key=lambda f: f["size"])], revision)
+    probes = missing or [min(manifest, key=lambda f: f["size"])]
+    hub.call(lambda: _hashes_from_resolve(hub, repo_id, sha, probes), repo_id, details)
     return sha, manifest
 
 
@@ -182,11 +122,11 @@ def unverified_files(manifest: list[dict[str, Any]]) -> list[str]:
     return [f["name"] for f in manifest if not (f.get("sha256") or f.get("gitOid"))]
 
 
-def _hashes_from_tree(api: Any, repo_id: str, sha: str, manifest: list[dict[str, Any]]) -> None:
+def _hashes_from_tree(hub: HubClient, repo_id: str, sha: str, manifest: list[dict[str, Any]]) -> None:
     """Fill missing sha256 from the tree API's `lfs.oid` (a mirror may leave `lfs` out of model info)."""
     wanted = {f["name"]: f for f in manifest if not f["sha256"]}
     try:
-        for entry in api.list_repo_tree(repo_id, revision=sha, recursive=True):
+        for entry in hub.api.list_repo_tree(repo_id, revision=sha, recursive=True):
             spec = wanted.get(getattr(entry, "path", ""))
             lfs = getattr(entry, "lfs", None)
             if spec is not None and lfs is not None and _SHA256_HEX.fullmatch(str(lfs.sha256 or "")):
@@ -195,18 +135,14 @@ def _hashes_from_tree(api: Any, repo_id: str, sha: str, manifest: list[dict[str,
         log.info("tree listing of %s@%s gave no hashes: %s", repo_id, sha, type(exc).__name__)
 
 
-def _hashes_from_resolve(repo_id: str, sha: str, files: list[dict[str, Any]], revision: str | None) -> None:
+def _hashes_from_resolve(hub: HubClient, repo_id: str, sha: str, files: list[dict[str, Any]]) -> None:
     """HEAD each file's resolve URL (no redirect followed): access check plus `X-Linked-Etag` / `ETag`."""
-    from huggingface_hub import get_session, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status  # type: ignore[attr-defined]
-
-    endpoint = current_settings().hf_endpoint
-    headers = build_hf_headers(token=_hf_token(), library_name="model-manager")
+    headers = build_hf_headers(token=hub.token, library_name="model-manager")
     headers["Accept-Encoding"] = "identity"
 
     def probe(spec: dict[str, Any]) -> None:
-        url = hf_hub_url(repo_id, spec["name"], revision=sha, endpoint=endpoint)
-        response = get_session().head(url, headers=headers, follow_redirects=False, timeout=20)
+        url = hf_hub_url(repo_id, spec["name"], revision=sha, endpoint=hub.endpoint)
+        response = get_session().head(url, headers=headers, follow_redirects=False, timeout=HTTP_TIMEOUT)
         hf_raise_for_status(response)
         linked = _etag(response.headers.get("X-Linked-Etag"))
         etag = _etag(response.headers.get("ETag"))
@@ -217,11 +153,8 @@ def _hashes_from_resolve(repo_id: str, sha: str, files: list[dict[str, Any]], re
         elif response.status_code == 200 and etag and _GIT_OID_HEX.fullmatch(etag) and not spec["sha256"]:
             spec["gitOid"] = etag  # served directly (not redirected to LFS storage): the content's git blob id
 
-    try:
-        with ThreadPoolExecutor(max_workers=min(HASH_PROBE_THREADS, len(files)), thread_name_prefix="hf-head") as pool:
-            list(pool.map(probe, files))
-    except Exception as exc:
-        raise _hub_error(exc, repo_id, revision) from exc
+    with ThreadPoolExecutor(max_workers=min(HASH_PROBE_THREADS, len(files)), thread_name_prefix="hf-head") as pool:
+        list(pool.map(probe, files))
 
 
 def _etag(value: str | None) -> str | None:
