@@ -22,7 +22,6 @@ class JobList(MethodView):
     @blp.response(200)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Newest-first jobs; filters apply before the limit."""
-        job_service.reap_stale_jobs()
         rows, total = job_service.list_jobs(
             limit=args["limit"],
             offset=args["offset"],
@@ -52,7 +51,6 @@ class JobItem(MethodView):
     @blp.response(200)
     def get(self, job_id: str) -> dict[str, Any]:
         """The job with its progress."""
-        job_service.reap_stale_jobs()
         return job_service.get_job(job_id).to_dict()
 
 
@@ -63,7 +61,6 @@ class InstallStatus(MethodView):
     @blp.response(200)
     def get(self, job_id: str) -> dict[str, Any]:
         """The install job with its progress."""
-        job_service.reap_stale_jobs()
         return job_service.get_job(job_id).to_dict()
 
 

@@ -552,8 +552,3 @@ def manifest_for(model_id: str) -> dict[str, Any]:
     if dropped:
         result["droppedArgs"] = dropped
     return result
-
-
-def get_active() -> dict[str, Any]:
-    """The active InferenceService status (used by the weights delete guard)."""
-    return active_status()
