@@ -90,6 +90,12 @@ class Settings:
     inference_model_root: str = "/mnt/models"
     weights_install_timeout: float = 1800.0
     weights_volume_limit_bytes: int | None = None
+    weights_require_sha256: bool = False
+    weights_download_retries: int = 5
+    weights_retry_backoff: float = 1.0
+    weights_retry_backoff_max: float = 60.0
+    staging_max_age: float = 7 * 86400.0
+    weights_usage_refresh: float = 300.0
     job_stale_after: float = 30.0
     gpu_profile_path: Path | None = None
     state_path: Path = Path("/app/state")
@@ -179,6 +185,12 @@ class Settings:
             "inference_model_root": reader.text("INFERENCE_MODEL_ROOT", "/mnt/models"),
             "weights_install_timeout": reader.duration("WEIGHTS_INSTALL_TIMEOUT", 1800.0),
             "weights_volume_limit_bytes": reader.optional_integer("WEIGHTS_VOLUME_LIMIT_BYTES", minimum=0),
+            "weights_require_sha256": reader.boolean("WEIGHTS_REQUIRE_SHA256", False),
+            "weights_download_retries": reader.integer("WEIGHTS_DOWNLOAD_RETRIES", 5, minimum=0, maximum=100),
+            "weights_retry_backoff": reader.duration("WEIGHTS_RETRY_BACKOFF", 1.0),
+            "weights_retry_backoff_max": reader.duration("WEIGHTS_RETRY_BACKOFF_MAX", 60.0),
+            "staging_max_age": reader.duration("STAGING_MAX_AGE", 7 * 86400.0),
+            "weights_usage_refresh": reader.duration("WEIGHTS_USAGE_REFRESH", 300.0),
             "job_stale_after": reader.duration("JOB_STALE_AFTER", 30.0),
             "gpu_profile_path": reader.optional_path("GPU_PROFILE_PATH"),
             "state_path": reader.path("STATE_PATH", Path("/app/state")),

@@ -43,7 +43,6 @@ from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_prof
 from portal.services.huggingface import HubClient, SearchQuery
 from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.manifests import DEFAULT_RUNTIME
-from portal.services.system import info_section
 
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
@@ -804,7 +803,6 @@ def cached_architectures(entry: Mapping[str, Any]) -> list[str]:
     return [str(a) for a in (info.get("config") or {}).get("architectures") or []]
 
 
-@info_section
-def _gpu_info(settings: Settings) -> dict[str, Any]:
+def gpu_info(settings: Settings) -> dict[str, Any]:
     """/system/info: the GPU profiles in use (reference §9.3 `gpuProfiles`)."""
     return {"gpuProfiles": [profile.to_dict() for profile in app_profiles()]}

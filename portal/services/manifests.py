@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from portal.config import Settings
-from portal.schemas.catalog import entry_to_json
+from portal.services.catalog_entry import entry_to_json
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"

@@ -15,8 +15,8 @@ from portal.config import Settings
 from portal.devcluster.schema import validate_inference_service
 from portal.errors import PortalError
 from portal.extensions import current_settings
-from portal.schemas.catalog import parse_entry
 from portal.services import discovery, manifests, vllm_registry
+from portal.services.catalog_entry import parse_entry
 from portal.services.cluster import Cluster, get_cluster, get_configmap, get_pvc, get_secret, get_serving_runtime
 from portal.services.fit import estimate_fit
 from portal.services.manifests import render_inference_service

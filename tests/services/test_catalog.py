@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.schemas.catalog import CatalogEntrySchema, entry_to_json, has_errors, load_entry, parse_entry
+from portal.schemas.catalog import CatalogEntrySchema
 from portal.services.catalog import (
     MAX_FILE_BYTES,
     Catalog,
@@ -22,6 +22,7 @@ from portal.services.catalog import (
     load_directory,
     write_entry,
 )
+from portal.services.catalog_entry import entry_to_json, has_errors, load_entry, parse_entry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.schemas.catalog import fast_entry, parse_entry
 from portal.services.catalog import load_directory
+from portal.services.catalog_entry import fast_entry, parse_entry
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "catalog" / "models").glob("*.json"))
 BASES = [json.loads(p.read_text()) for p in EXAMPLES] + [

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal.schemas.catalog import Issue
 from portal.services import catalog as catalog_module
 from portal.services.catalog import MAX_FILE_BYTES, load_directory
+from portal.services.catalog_entry import Issue
 
 from .test_catalog_fast_path import mutated_entries
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from portal.config import Settings
 from portal.devcluster.schema import inference_service_admission, validate_inference_service
-from portal.schemas.catalog import QUANTITY_RE, has_errors, parse_entry
+from portal.schemas.catalog import QUANTITY_RE
 from portal.services.catalog import load_directory
+from portal.services.catalog_entry import has_errors, parse_entry
 from portal.services.manifests import (
     BLOCKED_FLAGS,
     filter_extra_args,
