@@ -76,6 +76,18 @@ def test_a_catalog_entry_gives_the_defaults(
     app = make_discovery_app(KUBECONFIG=str(devcluster.kubeconfig), MODEL_CATALOG_ROOT=str(cluster_catalog.parent))
     body = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4").json
     assert body["modelId"] == "llama-3.1-8b-instruct" and body["report"]["settings"]["maxModelLen"] == 32768
+    # the entry's vllm block sets the profiling flags and the KV dtype; the request still overrides
+    path = cluster_catalog / "llama-3.1-8b-instruct.json"
+    entry = json.loads(path.read_text())
+    entry["vllm"].update(kvCacheDtype="fp8", maxNumBatchedTokens=4096, maxNumSeqs=64, enforceEager=True)
+    path.write_text(json.dumps(entry))
+    app.test_client().post("/refresh")
+    tuned = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4&vllmVersion=0.21.0").json
+    settings = tuned["report"]["settings"]
+    assert (settings["kvCacheDtype"], settings["maxNumBatchedTokens"], settings["maxNumSeqs"]) == ("fp8", 4096, 64)
+    assert settings["enforceEager"] is True and tuned["report"]["memory"]["cudaGraphsBytes"] == 0
+    override = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4&maxNumSeqs=8").json
+    assert override["report"]["settings"]["maxNumSeqs"] == 8
 
 
 def test_bad_requests_are_4xx(discovery_app: Flask, hub: HubServer) -> None:
