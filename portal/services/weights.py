@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import json
@@ -38,9 +39,9 @@ from portal.errors import (
     UpstreamError,
 )
 from portal.extensions import db
-from portal.metrics import DOWNLOAD_BYTES, JOB_DURATION, JOB_STATUS
+from portal.metrics import DOWNLOAD_BYTES, JOB_STATUS
 from portal.models import Job
-from portal.services import history
+from portal.services import history, notify
 from portal.services import jobs as job_service
 
 log = logging.getLogger(__name__)
@@ -666,6 +667,7 @@ def delete_weights(
         model_id=relative,
         metadata={"hfModelId": (marker or {}).get("modelId"), "forced": bool(force and uri)},
     )
+    notify.volume_changed()
     result: dict[str, Any] = {"status": "success", "message": f"Deleted weights for {relative}", "name": relative}
     if note:
         result["warning"] = note
@@ -952,6 +954,14 @@ def request_install(
 # -- the install job ----------------------------------------------------------------------------------
 class InstallError(Exception):
     """An install failed for a reason a person can read."""
+
+
+class VolumeFull(InstallError):
+    """The weights volume ran out of space while a file was being written."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class Cancelled(Exception):
@@ -1272,6 +1282,8 @@ def _download_file(spec: dict[str, Any], ctx: _Fetch) -> dict[str, Any]:
             except Exception as exc:
                 progress.rewind(have + counter.received - start)
                 transient = _as_transient(exc)
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise VolumeFull(name) from exc
                 if transient is None:
                     raise InstallError(f"download of {name} failed: {type(exc).__name__}: {exc}") from exc
                 failures += 1
@@ -1460,7 +1472,6 @@ def run_install(job_id: str) -> None:
         raise
     else:
         JOB_STATUS.labels(JOB_TYPE, "completed").inc()
-        JOB_DURATION.labels(JOB_TYPE, "completed").observe(time.monotonic() - started)
 
 
 def _record_failure(job: Job, reason: str, started: float) -> None:
@@ -1470,7 +1481,6 @@ def _record_failure(job: Job, reason: str, started: float) -> None:
         return  # cancelled meanwhile: the operator's word stands
     job_service.fail(job, reason)
     record_failed(job)
-    JOB_DURATION.labels(JOB_TYPE, "failed").observe(time.monotonic() - started)
 
 
 def record_failed(job: Job) -> None:
@@ -1482,6 +1492,7 @@ def record_failed(job: Job) -> None:
         metadata={"error": job.error, "jobId": job.id, "target": job.target},
     )
     JOB_STATUS.labels(JOB_TYPE, "failed").inc()
+    notify.install_finished(job)
 
 
 def _download_all(job: Job, manifest: list[dict[str, Any]], ctx: _Fetch, reporter: _Reporter) -> list[dict[str, Any]]:
@@ -1551,7 +1562,15 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
         settings.weights_retry_backoff,
         settings.weights_retry_backoff_max,
     )
-    entries = _download_all(job, manifest, ctx, reporter)
+    try:
+        entries = _download_all(job, manifest, ctx, reporter)
+    except VolumeFull as full:
+        # Keeping the partial bytes would only keep the volume full: the next attempt starts over.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InstallError(
+            f"no space left on the weights volume while downloading {full.name}: the partial download was "
+            "removed and the installed version is untouched; free space on the volume, then retry"
+        ) from full
     _check_complete(staging, manifest, entries, settings.weights_require_sha256)
     verified = len(manifest) - len(unverified)
     if unverified:
@@ -1596,6 +1615,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
     done = "Weights ready" if not unverified else f"Weights ready; {len(unverified)} file(s) unverified (no Hub hash)"
     job_service.complete(job, result=result, message=done)
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
+    notify.install_finished(job)
 
 
 def sweep_staging(*, max_age: float | None = None) -> list[str]:
