@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from portal.services.fit import GIB
+from tests.support.fit_cases import CASES, quoted_log
 from tests.support.fixtures_discovery import llama_like
 from tests.support.hub import HubServer
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-CASES: list[dict[str, Any]] = json.loads((DATA / "vllm-startup-measurements.json").read_text())
 LLAMA_019 = next(c for c in CASES if c["vllm_version"] == "0.19.0" and c["model"].endswith("Llama-3.1-8B-Instruct"))
-
-
-def quoted_log(case: dict[str, Any]) -> str:
-    return "\n".join(part.strip() for part in case["quote"].split(" | "))
 
 
 def test_what_if_for_a_hub_model_on_one_gpu(discovery_app: Flask, hub: HubServer) -> None:
