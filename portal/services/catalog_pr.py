@@ -625,7 +625,11 @@ def poll_open() -> dict[str, int]:
         return counts
     rows = db.session.scalars(select(CatalogPullRequest).where(CatalogPullRequest.state == "open")).all()
     for row in rows:
-        response = _api(settings, "GET", f"/repos/{row.repo}/pulls/{row.number}")
+        try:
+            response = _api(settings, "GET", f"/repos/{row.repo}/pulls/{row.number}")
+        except StepError as exc:
+            log.warning("catalog PR poll stopped: %s", exc)  # the next poll tries again
+            break
         counts["checked"] += 1
         if response.status_code != 200:
             log.warning("catalog PR #%s: GitHub answered %s", row.number, response.status_code)

@@ -280,3 +280,32 @@ def test_local_write_and_refusal_on_a_git_sync_checkout(make_app: Callable[..., 
     assert refused.status_code == 409 and refused.json["code"] == "catalog_is_git_synced"
     assert "POST /catalog/pr" in refused.json["error"]
     assert not (worktree / "models" / "new-model.json").exists()
+
+
+def test_two_workers_at_once_never_share_the_work_repository(
+    pr_app: Flask, git_server: GitServer, github: GitHubStub, worker_process: Any
+) -> None:
+    client = pr_app.test_client()
+    ids = []
+    for n in range(4):
+        response = client.post("/catalog/pr", json={"entry": {**NEW, "id": f"model-{n}"}, "validate": False})
+        assert response.status_code == 202
+        ids.append(response.json["job"]["id"])
+    first, second = worker_process(), worker_process()
+    first.wait(), second.wait()
+    db.session.rollback()
+    jobs = [db.session.get(Job, job_id) for job_id in ids]
+    assert [(j.status, j.error) for j in jobs if j is not None] == [("completed", None)] * 4
+    assert sorted(p["head"]["ref"] for p in github.pulls.values()) == [f"model/model-{n}" for n in range(4)]
+    for n in range(4):
+        text = git_server.show(REPO, f"refs/heads/model/model-{n}", f"models/model-{n}.json")
+        assert text == entry_file_text({**NEW, "id": f"model-{n}"}).encode()
+
+
+def test_poll_survives_github_being_down(pr_app: Flask, github: GitHubStub) -> None:
+    assert open_pr(pr_app, {"entry": NEW, "validate": False}).status == "completed"
+    github.set_down(True)
+    assert catalog_pr.poll_open()["merged"] == 0
+    github.set_down(False)
+    github.merge(1)
+    assert catalog_pr.poll_open()["merged"] == 1
