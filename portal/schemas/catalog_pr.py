@@ -53,3 +53,13 @@ class CatalogPrListArgs(Schema):
 
     pending = fields.Boolean(load_default=False, metadata={"description": "Only open or merged-but-not-synced"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class CatalogPrListSchema(Schema):
+    """Answer of GET /catalog/prs."""
+
+    pullRequests = fields.List(
+        fields.Dict(),
+        metadata={"description": "id, modelId, number, url, htmlUrl, branch, base, file, state, pending, actor, …"},
+    )
+    count = fields.Integer()

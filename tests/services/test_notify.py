@@ -120,6 +120,8 @@ def test_volume_threshold_crossing_notifies_once_up_and_once_down(
         (weights / "acme" / "big" / "model.safetensors").write_bytes(b"\0" * 9000)
         assert notify.check_volume() == {"state": "above", "changed": True}
         assert notify.check_volume() == {"state": "above", "changed": False}
+        metrics = app.test_client().get("/metrics").get_data(as_text=True)
+        assert "model_manager_weights_used_bytes 9000.0" in metrics
         app.test_client().delete("/weights", json={"name": "acme/big"})  # the delete re-evaluates by itself
         assert notify.check_volume() == {"state": "below", "changed": False}
         run_jobs(app)
@@ -128,6 +130,7 @@ def test_volume_threshold_crossing_notifies_once_up_and_once_down(
         assert len(recorded("alert_triggered")) == len(recorded("alert_resolved")) == 1
         metrics = app.test_client().get("/metrics").get_data(as_text=True)
         assert "model_manager_weights_capacity_bytes 10000.0" in metrics
+        assert "model_manager_weights_used_bytes 0.0" in metrics
         assert 'model_manager_notifications_total{channel="webhook-1",status="sent"}' in metrics
 
 
