@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from portal.devcluster.__main__ import devcluster_command
 from portal.extensions import current_settings, db, redis_holder
 
 
@@ -30,36 +31,6 @@ def worker_command(burst: bool, name: str | None) -> None:
     )
     worker.app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker.work(burst=burst, with_scheduler=False)
-
-
-@click.command("devcluster")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
-@click.option("--port", default=8001, show_default=True, type=int, help="Port (0 picks a free one).")
-@click.option(
-    "--seed",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML seed file with nodes, PVCs, secrets, runtimes (default: the bundled demo seed).",
-)
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".run/kubeconfig"),
-    show_default=True,
-    help="Where to write the kubeconfig that points at the dev cluster.",
-)
-@click.option(
-    "--ready-delay",
-    default=3.0,
-    show_default=True,
-    type=float,
-    help="Seconds the simulated KServe controller takes to make a model Ready.",
-)
-def devcluster_command(host: str, port: int, seed: Path | None, kubeconfig: Path, ready_delay: float) -> None:
-    """Run the simulated Kubernetes API + KServe controller (demo mode and tests)."""
-    from portal.devcluster import run_devcluster
-
-    run_devcluster(host=host, port=port, seed=seed, kubeconfig_path=kubeconfig, ready_delay=ready_delay)
 
 
 @click.group("catalog")

@@ -1,26 +1,58 @@
-"""`python -m portal.devcluster`: serve the dev cluster in the foreground."""
+"""The dev-cluster command: `python -m portal.devcluster` (`make devcluster`), default port 8001.
+
+`flask --app wsgi devcluster` is the same command registered in the portal's CLI.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Sequence
+from pathlib import Path
 
-from portal.devcluster.cluster import run_devcluster
+import click
+
+DEFAULT_PORT = 8001
+"""The dev cluster's one default port (`make devcluster`, the docs and this command agree)."""
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the command line and serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m portal.devcluster", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
-    parser.add_argument("--seed", default=None, help="seed YAML file (default: portal/devcluster/seed.yaml)")
-    parser.add_argument("--kubeconfig", default=None, help="write a kubeconfig for the server to this path")
-    parser.add_argument("--ready-delay", type=float, default=3.0, help="seconds until an InferenceService is Ready")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s")
-    run_devcluster(args.host, args.port, args.seed, args.kubeconfig, args.ready_delay)
+@click.command("devcluster")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--seed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML seed file with nodes, PVCs, secrets, runtimes (default: the bundled demo seed).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".run/kubeconfig"),
+    show_default=True,
+    help="Where to write the kubeconfig that points at the dev cluster.",
+)
+@click.option(
+    "--ready-delay",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Seconds the simulated KServe controller takes to make a model Ready.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log every request.")
+def devcluster_command(
+    *, host: str, port: int, seed: Path | None, kubeconfig: Path, ready_delay: float, verbose: bool
+) -> None:
+    """Run the simulated Kubernetes API + KServe controller (demo mode and tests)."""
+    from portal.devcluster.cluster import run_devcluster
+
+    if verbose:
+        logging.getLogger("portal.devcluster").setLevel(logging.DEBUG)
+    run_devcluster(host=host, port=port, seed=seed, kubeconfig_path=kubeconfig, ready_delay=ready_delay)
+
+
+def main() -> None:
+    """`python -m portal.devcluster`: log to stderr and run the command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    devcluster_command(prog_name="python -m portal.devcluster")
 
 
 if __name__ == "__main__":

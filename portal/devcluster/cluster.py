@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from portal.devcluster import errors
-from portal.devcluster.apiserver import ApiServer, Request, Response, status_response
+from portal.devcluster.apiserver import ApiServer
 from portal.devcluster.controller import KServeController
+from portal.devcluster.messages import Request, Response, status_response
 from portal.devcluster.resources import ResourceType, lookup_kind
 from portal.devcluster.seed import SeedSource, load_into, read_seed
 from portal.devcluster.server import DISCONNECT, DevHTTPServer

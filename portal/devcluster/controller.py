@@ -1,4 +1,4 @@
-"""A simulated KServe controller and kube-scheduler, evaluated lazily.
+"""A simulated KServe controller, evaluated lazily.
 
 Nothing runs in the background: before every request (and while a watch waits) the API server
 calls `reconcile()`, which brings each InferenceService's pods and status up to date with the
@@ -9,16 +9,13 @@ clock. The outcome depends only on the store and the time, so tests are determin
 - one Pod per replica (`max(1, minReplicas)`) is created, named like KServe's
   (`<name>-predictor-00001-deployment-<hash>-<hash>`) and labelled
   `serving.kserve.io/inferenceservice=<name>`;
-- each Pod is scheduled as kube-scheduler would, looking only at GPUs (any resource whose name
-  contains `gpu`): node `unschedulable`, taints (NoSchedule/NoExecute) against tolerations,
-  `nodeName`, `nodeSelector` and required node affinity, then free GPUs = allocatable minus
-  the GPUs of every other Pod bound to that node. The PVC of a `pvc://` storage URI must exist
-  and be Bound. A Pod that does not fit stays Pending and the InferenceService reports
-  `Unschedulable` with the scheduler's message plus what is missing where;
+- each Pod is placed by `scheduler.schedule` (kube-scheduler's filters, looking only at GPUs and
+  PVCs). A Pod that does not fit stays Pending and the InferenceService reports `Unschedulable`
+  with the scheduler's message plus what is missing where;
 - Secrets and ConfigMaps referenced from the container environment must exist
   (`CreateContainerConfigError` otherwise);
 - `ready_delay` seconds after the Pods start ("loading the model") they turn Running and the
-  InferenceService `Ready=True` with `status.url`.
+  InferenceService `Ready=True` with `status.url` (the status bodies are built in `status`).
 
 A spec change (new generation) replaces the Pods (Recreate, not a rolling update, so a single
 GPU is never needed twice); the annotation `serving.kserve.io/stop: "true"` removes them. Pods
@@ -29,13 +26,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import re
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from portal.devcluster.resources import (
@@ -43,18 +37,26 @@ from portal.devcluster.resources import (
     CONFIG_MAPS,
     EVENTS,
     INFERENCE_SERVICES,
-    NODES,
-    PERSISTENT_VOLUME_CLAIMS,
+    ISVC_LABEL,
     PODS,
     SECRETS,
     SERVING_RUNTIMES,
     ResourceType,
 )
+from portal.devcluster.scheduler import schedule
+from portal.devcluster.status import (
+    Outcome,
+    condition_of,
+    host_ip,
+    inference_service_status,
+    running_pod_status,
+    timestamp,
+    unschedulable_pod_status,
+    waiting_pod_status,
+)
 from portal.devcluster.store import Store
 
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
 STOP_ANNOTATION = "serving.kserve.io/stop"
-DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _IMPLEMENTATIONS = ("sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml",
                     "lightgbm", "paddle")  # fmt: skip
@@ -62,223 +64,9 @@ _SCHEDULING_FIELDS = ("nodeSelector", "tolerations", "affinity", "nodeName", "sc
                       "priorityClassName", "serviceAccountName", "imagePullSecrets", "runtimeClassName")  # fmt: skip
 
 
-def timestamp(moment: float) -> str:
-    """RFC 3339 in UTC with second precision, as Kubernetes writes metadata timestamps."""
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def is_gpu_resource(name: str) -> bool:
-    """True for extended resources that are GPUs (`nvidia.com/gpu`, `amd.com/gpu`, ...)."""
-    return "gpu" in name.lower()
-
-
-def quantity_count(value: Any) -> int:
-    """A whole-device count from a quantity (`1`, `"2"`, `"500m"` rounds up)."""
-    text = str(value).strip()
-    try:
-        if text.endswith("m"):
-            return math.ceil(float(text[:-1]) / 1000)
-        return math.ceil(float(text))
-    except ValueError:
-        return 0
-
-
 def _safe_hash(*parts: object, length: int) -> str:
     digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
     return "".join(_SAFE_ALPHABET[b % len(_SAFE_ALPHABET)] for b in digest[:length])
-
-
-def container_gpus(containers: list[dict[str, Any]], pod_resources: dict[str, Any] | None = None) -> dict[str, int]:
-    """GPUs a pod asks for: limits win over requests (they must be equal for extended resources)."""
-    total: Counter[str] = Counter()
-    for container in containers:
-        resources = container.get("resources") or {}
-        merged = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
-        for name, value in merged.items():
-            if is_gpu_resource(name):
-                total[name] += quantity_count(value)
-    if pod_resources:
-        merged = {**(pod_resources.get("requests") or {}), **(pod_resources.get("limits") or {})}
-        for name, value in merged.items():
-            if is_gpu_resource(name):
-                total[name] = max(total[name], quantity_count(value))
-    return {k: v for k, v in total.items() if v > 0}
-
-
-def pod_gpus(pod: dict[str, Any]) -> dict[str, int]:
-    """GPUs a stored Pod holds."""
-    spec = pod.get("spec") or {}
-    return container_gpus(spec.get("containers") or [], spec.get("resources"))
-
-
-# --------------------------------------------------------------------------- scheduling
-
-
-def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    for tol in tolerations:
-        if tol.get("effect") and tol.get("effect") != taint.get("effect"):
-            continue
-        operator = tol.get("operator") or "Equal"
-        if operator == "Exists":
-            if not tol.get("key") or tol.get("key") == taint.get("key"):
-                return True
-        elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (taint.get("value") or ""):
-            return True
-    return False
-
-
-def _expression_matches(expr: dict[str, Any], values_of: Callable[[str], str | None]) -> bool:
-    actual = values_of(str(expr.get("key")))
-    operator = expr.get("operator")
-    values = [str(v) for v in expr.get("values") or []]
-    if operator == "In":
-        return actual in values
-    if operator == "NotIn":
-        return actual not in values
-    if operator == "Exists":
-        return actual is not None
-    if operator == "DoesNotExist":
-        return actual is None
-    if operator in ("Gt", "Lt") and actual is not None and values:
-        try:
-            left, right = int(actual), int(values[0])
-        except ValueError:
-            return False
-        return left > right if operator == "Gt" else left < right
-    return False
-
-
-def _affinity_matches(affinity: dict[str, Any] | None, node: dict[str, Any]) -> bool:
-    required = ((affinity or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
-    terms = (required or {}).get("nodeSelectorTerms") or []
-    if not terms:
-        return True
-    labels = node["metadata"].get("labels") or {}
-    name = node["metadata"]["name"]
-    for term in terms:
-        exprs = term.get("matchExpressions") or []
-        fields = term.get("matchFields") or []
-        if not exprs and not fields:
-            continue
-        if all(_expression_matches(e, labels.get) for e in exprs) and all(
-            _expression_matches(f, lambda key: name if key == "metadata.name" else None) for f in fields
-        ):
-            return True
-    return False
-
-
-@dataclass
-class _Usage:
-    used: Counter[str] = field(default_factory=Counter)
-    owners: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a pod can go, or why it cannot go anywhere."""
-
-    node: str | None
-    message: str = ""
-
-
-def schedule(store: Store, pod: dict[str, Any]) -> Placement:
-    """Pick a node for `pod` the way kube-scheduler's filters would, looking only at GPUs."""
-    spec = pod.get("spec") or {}
-    namespace = pod["metadata"].get("namespace", "")
-    for volume in spec.get("volumes") or []:
-        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-        if claim:
-            pvc = store.get(PERSISTENT_VOLUME_CLAIMS, namespace, claim)
-            if pvc is None:
-                return Placement(
-                    None, f'0/{len(store.items(NODES))} nodes are available: persistentvolumeclaim "{claim}" not found.'
-                )
-            if ((pvc.get("status") or {}).get("phase") or "Pending") != "Bound":
-                return Placement(
-                    None,
-                    f"0/{len(store.items(NODES))} nodes are available: pod has unbound immediate "
-                    f'PersistentVolumeClaims. PersistentVolumeClaim "{claim}" is {pvc.get("status", {}).get("phase", "Pending")}.',
-                )
-    wanted = pod_gpus(pod)
-    usage = _gpu_usage(store, exclude=pod["metadata"]["name"])
-    nodes = store.items(NODES)
-    reasons: Counter[str] = Counter()
-    hints: list[str] = []
-    candidates: list[tuple[int, str]] = []
-    selector = spec.get("nodeSelector") or {}
-    tolerations = spec.get("tolerations") or []
-    for node in nodes:
-        name = node["metadata"]["name"]
-        labels = node["metadata"].get("labels") or {}
-        node_spec = node.get("spec") or {}
-        taints = [t for t in node_spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute")]
-        untolerated = [t for t in taints if not _tolerates(tolerations, t)]
-        if node_spec.get("unschedulable"):
-            reasons["node(s) were unschedulable"] += 1
-            hints.append(f"{name} is cordoned")
-            continue
-        if spec.get("nodeName") and spec["nodeName"] != name:
-            reasons["node(s) didn't match the requested node name"] += 1
-            continue
-        if untolerated:
-            taint = untolerated[0]
-            reasons[f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"] += 1
-            hints.append(f"{name} needs a toleration for {taint.get('key')}:{taint.get('effect')}")
-            continue
-        if any(labels.get(k) != v for k, v in selector.items()) or not _affinity_matches(spec.get("affinity"), node):
-            reasons["node(s) didn't match Pod's node affinity/selector"] += 1
-            continue
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
-        node_usage = usage.get(name, _Usage())
-        short = []
-        for resource, count in sorted(wanted.items()):
-            total = quantity_count(allocatable.get(resource, 0))
-            free = total - node_usage.used[resource]
-            if free < count:
-                reasons[f"Insufficient {resource}"] += 1
-                owners = node_usage.owners.get(resource) or []
-                detail = f"{name} has {max(free, 0)} of {total} {resource} free"
-                if owners:
-                    detail += f" ({', '.join(owners)} holds {node_usage.used[resource]})"
-                short.append(detail)
-        if short:
-            hints.extend(short)
-            continue
-        spare = sum(quantity_count(allocatable.get(r, 0)) - node_usage.used[r] for r in wanted)
-        candidates.append((-spare, name))
-    if candidates:
-        return Placement(sorted(candidates)[0][1])
-    summary = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
-    message = f"0/{len(nodes)} nodes are available: {summary}." if nodes else "0/0 nodes are available: no nodes."
-    wants = ", ".join(f"{count} {resource}" for resource, count in sorted(wanted.items()))
-    if wants:
-        message += f" The predictor needs {wants} per replica"
-        message += f"; {'; '.join(hints)}." if hints else "."
-    elif hints:
-        message += f" {'; '.join(hints)}."
-    if reasons.get("node(s) didn't match Pod's node affinity/selector") == len(nodes) and selector:
-        wanted_labels = ", ".join(f"{k}={v}" for k, v in selector.items())
-        message += f" No node has the labels {wanted_labels}."
-    return Placement(None, message)
-
-
-def _gpu_usage(store: Store, exclude: str) -> dict[str, _Usage]:
-    usage: dict[str, _Usage] = {}
-    for pod in store.items(PODS):
-        node = (pod.get("spec") or {}).get("nodeName")
-        phase = (pod.get("status") or {}).get("phase")
-        if not node or phase in ("Succeeded", "Failed") or pod["metadata"]["name"] == exclude:
-            continue
-        meta = pod["metadata"]
-        owner = (meta.get("labels") or {}).get(ISVC_LABEL)
-        who = f"{meta.get('namespace')}/{owner}" if owner else f"pod {meta.get('namespace')}/{meta['name']}"
-        entry = usage.setdefault(node, _Usage())
-        for resource, count in pod_gpus(pod).items():
-            entry.used[resource] += count
-            owners = entry.owners.setdefault(resource, [])
-            if who not in owners:
-                owners.append(who)
-    return usage
 
 
 # --------------------------------------------------------------------------- the controller
@@ -292,14 +80,6 @@ class _Rollout:
     attempts: int = 0
     started_at: float | None = None
     runtime: str | None = None
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    state: str  # Ready, Loading, Unschedulable, Blocked, Stopped
-    reason: str
-    message: str
-    since: float
 
 
 class KServeController:
@@ -348,9 +128,7 @@ class KServeController:
         if str(annotations.get(STOP_ANNOTATION, "")).lower() == "true":
             self._delete_pods(meta["namespace"], rollout.pods)
             rollout.pods, rollout.started_at = [], None
-            outcome = _Outcome(
-                "Stopped", "Stopped", f'The InferenceService is stopped ({STOP_ANNOTATION}: "true")', now
-            )
+            outcome = Outcome("Stopped", "Stopped", f'The InferenceService is stopped ({STOP_ANNOTATION}: "true")', now)
             self._write_status(isvc, rollout, outcome, now)
             return
         runtime, problem = self._resolve_runtime(isvc)
@@ -358,7 +136,7 @@ class KServeController:
         if problem is not None:
             self._delete_pods(meta["namespace"], rollout.pods)
             rollout.pods, rollout.started_at = [], None
-            self._write_status(isvc, rollout, _Outcome("Blocked", problem[0], problem[1], now), now)
+            self._write_status(isvc, rollout, Outcome("Blocked", problem[0], problem[1], now), now)
             return
         pods = self._ensure_pods(isvc, rollout, runtime)
         outcome = self._advance(isvc, rollout, pods, now)
@@ -479,7 +257,7 @@ class KServeController:
             "status": {"phase": "Pending", "qosClass": "Burstable"},
         }
 
-    def _advance(self, isvc: dict[str, Any], rollout: _Rollout, pods: list[dict[str, Any]], now: float) -> _Outcome:
+    def _advance(self, isvc: dict[str, Any], rollout: _Rollout, pods: list[dict[str, Any]], now: float) -> Outcome:
         namespace = isvc["metadata"]["namespace"]
         unplaced = ""
         for pod in pods:
@@ -488,7 +266,7 @@ class KServeController:
             placement = schedule(self.store, pod)
             if placement.node is None:
                 unplaced = placement.message
-                self._save_pod_status(pod, _unschedulable_status(placement.message))
+                self._save_pod_status(pod, unschedulable_pod_status(placement.message))
                 self._event(
                     pod, PODS, "Warning", "FailedScheduling", placement.message, component="default-scheduler", now=now
                 )
@@ -500,26 +278,26 @@ class KServeController:
             self._event(pod, PODS, "Normal", "Scheduled", message, component="default-scheduler", now=now)
         if unplaced:
             rollout.started_at = None
-            return _Outcome("Unschedulable", "Unschedulable", unplaced, now)
+            return Outcome("Unschedulable", "Unschedulable", unplaced, now)
         pods = [p for p in (self.store.get(PODS, namespace, n) for n in rollout.pods) if p is not None]
         if rollout.started_at is None:
             config_error = self._config_error(isvc)
             if config_error:
                 for pod in pods:
-                    self._save_pod_status(pod, _waiting_status(pod, "CreateContainerConfigError", config_error, now))
-                return _Outcome("Blocked", "CreateContainerConfigError", config_error, now)
+                    self._save_pod_status(pod, waiting_pod_status(pod, "CreateContainerConfigError", config_error, now))
+                return Outcome("Blocked", "CreateContainerConfigError", config_error, now)
             rollout.started_at = now
         ready_at = rollout.started_at + self.ready_delay
         storage = _storage_uri(isvc) or "the model"
         nodes = ", ".join(sorted({p["spec"]["nodeName"] for p in pods}))
         if now < ready_at:
             for pod in pods:
-                self._save_pod_status(pod, _waiting_status(pod, "ContainerCreating", "", rollout.started_at))
+                self._save_pod_status(pod, waiting_pod_status(pod, "ContainerCreating", "", rollout.started_at))
             message = f"Loading {storage} on {nodes}"
-            return _Outcome("Loading", "PullingModel", message, rollout.started_at)
+            return Outcome("Loading", "PullingModel", message, rollout.started_at)
         for pod in pods:
-            self._save_pod_status(pod, _running_status(pod, rollout.started_at, ready_at))
-        return _Outcome("Ready", "", "", ready_at)
+            self._save_pod_status(pod, running_pod_status(pod, rollout.started_at, ready_at))
+        return Outcome("Ready", "", "", ready_at)
 
     def _config_error(self, isvc: dict[str, Any]) -> str | None:
         namespace = isvc["metadata"]["namespace"]
@@ -567,18 +345,20 @@ class KServeController:
         updated = copy.deepcopy(current)
         updated["status"] = status
         if updated["spec"].get("nodeName"):
-            updated["status"]["hostIP"] = _host_ip(updated["spec"]["nodeName"])
+            updated["status"]["hostIP"] = host_ip(updated["spec"]["nodeName"])
         if updated == current:
             return
         self.store.save(PODS, updated)
 
-    def _write_status(self, isvc: dict[str, Any], rollout: _Rollout, outcome: _Outcome, now: float) -> None:
+    def _write_status(self, isvc: dict[str, Any], rollout: _Rollout, outcome: Outcome, now: float) -> None:
         previous = isvc.get("status") or {}
-        status = _isvc_status(isvc, rollout, outcome, previous)
+        status = inference_service_status(
+            isvc, outcome, previous, revision_number=rollout.revision, copies=len(rollout.pods), runtime=rollout.runtime
+        )
         if status == previous:
             return
-        old_ready = _condition(previous, "Ready")
-        new_ready = _condition(status, "Ready")
+        old_ready = condition_of(previous, "Ready")
+        new_ready = condition_of(status, "Ready")
         updated = copy.deepcopy(isvc)
         updated["status"] = status
         self.store.save(INFERENCE_SERVICES, updated)
@@ -722,156 +502,15 @@ def _containers(predictor: dict[str, Any], runtime: dict[str, Any] | None) -> li
         containers.append(container)
     for extra in predictor.get("containers") or []:
         containers.append(copy.deepcopy(extra))
+    for container in containers:
+        _quantities_as_strings(container.get("resources"))
     return containers
 
 
-def _host_ip(node: str) -> str:
-    digest = hashlib.sha256(node.encode()).digest()
-    return f"10.0.{digest[0]}.{digest[1] % 250 + 2}"
-
-
-def _unschedulable_status(message: str) -> dict[str, Any]:
-    return {
-        "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}],
-        "qosClass": "Burstable",
-    }
-
-
-def _container_statuses(pod: dict[str, Any], state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": c.get("name", "kserve-container"),
-            "image": c.get("image", ""),
-            "imageID": f"{c.get('image', '')}@sha256:{hashlib.sha256(str(c.get('image')).encode()).hexdigest()}"
-            if ready
-            else "",
-            "ready": ready,
-            "started": ready,
-            "restartCount": 0,
-            "state": state,
-        }
-        for c in pod["spec"].get("containers") or []
-    ]
-
-
-def _waiting_status(pod: dict[str, Any], reason: str, message: str, since: float) -> dict[str, Any]:
-    waiting: dict[str, Any] = {"reason": reason}
-    if message:
-        waiting["message"] = message
-    return {
-        "phase": "Pending",
-        "conditions": [
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp(since)},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": timestamp(since)},
-            {
-                "type": "ContainersReady",
-                "status": "False",
-                "reason": "ContainersNotReady",
-                "lastTransitionTime": timestamp(since),
-            },
-            {
-                "type": "Ready",
-                "status": "False",
-                "reason": "ContainersNotReady",
-                "lastTransitionTime": timestamp(since),
-            },
-        ],
-        "containerStatuses": _container_statuses(pod, {"waiting": waiting}, ready=False),
-        "startTime": timestamp(since),
-        "qosClass": "Burstable",
-    }
-
-
-def _running_status(pod: dict[str, Any], started: float, ready_at: float) -> dict[str, Any]:
-    return {
-        "phase": "Running",
-        "conditions": [
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp(started)},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": timestamp(started)},
-            {"type": "ContainersReady", "status": "True", "lastTransitionTime": timestamp(ready_at)},
-            {"type": "Ready", "status": "True", "lastTransitionTime": timestamp(ready_at)},
-        ],
-        "containerStatuses": _container_statuses(pod, {"running": {"startedAt": timestamp(started)}}, ready=True),
-        "podIP": _host_ip(pod["metadata"]["name"]).replace("10.0.", "10.244.", 1),
-        "startTime": timestamp(started),
-        "qosClass": "Burstable",
-    }
-
-
-def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return {}
-
-
-def _isvc_status(
-    isvc: dict[str, Any], rollout: _Rollout, outcome: _Outcome, previous: dict[str, Any]
-) -> dict[str, Any]:
-    meta = isvc["metadata"]
-    name, namespace = meta["name"], meta["namespace"]
-    ready = outcome.state == "Ready"
-    revision = f"{name}-predictor-{rollout.revision:05d}"
-
-    def condition(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-        status = "True" if ok else "False"
-        old = _condition(previous, kind)
-        same = old.get("status") == status and old.get("reason", "") == reason
-        cond: dict[str, Any] = {
-            "lastTransitionTime": old["lastTransitionTime"]
-            if same and "lastTransitionTime" in old
-            else timestamp(outcome.since),
-            "status": status,
-            "type": kind,
-        }
-        if not ok:
-            cond["reason"] = reason
-            cond["message"] = message
-        return cond
-
-    ingress_message = "Waiting for the predictor to become ready"
-    status: dict[str, Any] = {
-        "conditions": [
-            condition("IngressReady", ready, "PredictorNotReady", ingress_message),
-            condition("PredictorReady", ready, outcome.reason, outcome.message),
-            condition("Ready", ready, outcome.reason, outcome.message),
-        ],
-        "deploymentMode": (meta.get("annotations") or {}).get(DEPLOYMENT_MODE_ANNOTATION, "RawDeployment"),
-        "observedGeneration": int(meta.get("generation") or 1),
-    }
-    components: dict[str, Any] = {"latestCreatedRevision": revision}
-    if ready:
-        predictor_url = f"http://{name}-predictor.{namespace}.svc.cluster.local"
-        components.update({"latestReadyRevision": revision, "url": predictor_url, "address": {"url": predictor_url}})
-        status["url"] = f"http://{name}.{namespace}.svc.cluster.local"
-        status["address"] = {"url": predictor_url}
-    status["components"] = {"predictor": components}
-    if rollout.runtime:
-        status["servingRuntimeName"] = rollout.runtime
-    if ready:
-        model_status: dict[str, Any] = {
-            "copies": {"failedCopies": 0, "totalCopies": len(rollout.pods)},
-            "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
-            "transitionStatus": "UpToDate",
-        }
-    elif outcome.state == "Blocked" and outcome.reason in (
-        "RuntimeNotRecognized",
-        "NoSupportingRuntime",
-        "RuntimeDisabled",
-    ):
-        model_status = {
-            "copies": {"failedCopies": 0},
-            "lastFailureInfo": {"reason": outcome.reason, "message": outcome.message},
-            "states": {"activeModelState": "", "targetModelState": ""},
-            "transitionStatus": "InvalidSpec",
-        }
-    else:
-        active = "Loading" if outcome.state == "Loading" else "Pending"
-        model_status = {
-            "copies": {"failedCopies": 0},
-            "states": {"activeModelState": active, "targetModelState": "Loaded"},
-            "transitionStatus": "InProgress",
-        }
-    status["modelStatus"] = model_status
-    return status
+def _quantities_as_strings(resources: dict[str, Any] | None) -> None:
+    """Write quantities as the API server serializes a Pod's (`1` → `"1"`); clients expect strings."""
+    for kind in ("requests", "limits"):
+        values = (resources or {}).get(kind)
+        if isinstance(values, dict):
+            for name, value in values.items():
+                values[name] = str(value)

@@ -8,6 +8,8 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 READ_VERBS = ("get", "list", "watch")
 
 KSERVE_GROUP = "serving.kserve.io"
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+"""The label KServe puts on an InferenceService's predictor Pods."""
 
 
 @dataclass(frozen=True)

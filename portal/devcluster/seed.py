@@ -47,11 +47,11 @@ from typing import Any
 
 import yaml
 
-from portal.devcluster.controller import timestamp
 from portal.devcluster.coretypes import check_core, default_core, prune_core
 from portal.devcluster.errors import ApiError
 from portal.devcluster.resources import NAMESPACES, ResourceType, lookup_kind
 from portal.devcluster.schema import validate_custom_resource, validate_object_meta
+from portal.devcluster.status import timestamp
 from portal.devcluster.store import Store
 
 DEFAULT_SEED = Path(__file__).resolve().parent / "seed.yaml"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from portal.devcluster.apiserver import Request, Response
+from portal.devcluster.messages import Request, Response
 
 log = logging.getLogger("portal.devcluster")
 

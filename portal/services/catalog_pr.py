@@ -42,7 +42,6 @@ from portal.services import history, notify
 from portal.services import jobs as job_service
 from portal.services.catalog import create_entry, entry_file_text, get_catalog
 from portal.services.catalog_entry import load_entry
-from portal.services.periodic import register_periodic
 
 log = logging.getLogger(__name__)
 
@@ -719,7 +718,3 @@ def save_local_entry(entry: Mapping[str, Any], *, actor: str) -> Path:
             details={"reason": reason},
         )
     return create_entry(entry, actor=actor)
-
-
-job_service.register_job_type(JOB_TYPE, "jobs.catalog_pr.open_pull_request")
-register_periodic("catalog-pr-poll", 60, "jobs.catalog_pr.poll")

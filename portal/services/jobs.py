@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,11 +36,15 @@ HEARTBEAT_TYPES: set[str] = set()
 _last_reap = 0.0
 
 
-def register_job_type(job_type: str, func_path: str, *, heartbeat: bool = False) -> None:
-    """Declare the RQ function (dotted path) that runs a job type (and whether it sends heartbeats)."""
+def register_job_type(
+    job_type: str, func_path: str, *, heartbeat: bool = False, on_reaped: Callable[[Job], None] | None = None
+) -> None:
+    """Declare the RQ function (dotted path) that runs a job type, whether it sends heartbeats, and its reap hook."""
     JOB_FUNCTIONS[job_type] = func_path
     if heartbeat:
         HEARTBEAT_TYPES.add(job_type)
+    if on_reaped is not None:
+        REAP_HOOKS[job_type] = on_reaped
 
 
 def now() -> datetime:
@@ -297,6 +302,19 @@ def fail_if_active(job_id: str, reason: str) -> bool:
     return True
 
 
+SHUTDOWN_REASON = "stopped: the portal was shut down; retry resumes"
+
+
+def stop_for_shutdown(job_id: str) -> bool:
+    """Fail a running job because its worker is shutting down (the job's code sees it and stops)."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.status not in ("pending", "running"):
+        return False
+    fail(job, SHUTDOWN_REASON, stage="stopped")
+    _on_reaped(job)
+    return True
+
+
 def stale_after() -> float:
     """Seconds without a heartbeat after which a running job counts as dead (env JOB_STALE_AFTER)."""
     override = current_app.config.get("JOB_STALE_AFTER")
@@ -328,6 +346,30 @@ def reap_stale_jobs(*, bound: float | None = None, min_interval: float = 1.0) ->
         fail(row, f"worker died: no heartbeat for {seconds:.0f} s (retry resumes the work)")
         _on_reaped(row)
     return len(rows)
+
+
+def requeue_lost_jobs(*, min_age: float | None = None) -> int:
+    """Put pending jobs back on the queue when Redis no longer has them (it restarted empty); returns how many.
+
+    The row is the truth: a job the database says is pending but that RQ does not know would otherwise
+    wait forever. Only rows untouched for `min_age` (default JOB_STALE_AFTER) count, so a job between its
+    commit and its enqueue is never queued twice; a job queued twice anyway runs once, because every job
+    function starts only from `pending`.
+    """
+    seconds = min_age if min_age is not None else stale_after()
+    cutoff = now() - timedelta(seconds=seconds)
+    rows = db.session.scalars(select(Job).where(Job.status == "pending", Job.updated_at <= cutoff)).all()
+    if not rows:
+        return 0
+    connection = redis_holder(current_app).connection
+    lost = [row for row in rows if not RQJob.exists(row.id, connection=connection)]
+    for row in lost:
+        log.warning("job %s is pending but unknown to Redis (restarted without its data): queueing it again", row.id)
+        _add_log(row, "warn", "queued", "Queued again: the job queue (Redis) had lost it")
+        row.message = "Queued again after the job queue restarted"
+        db.session.commit()
+        enqueue(row, timeout=(row.payload or {}).get("timeoutSeconds"))
+    return len(lost)
 
 
 # Area hooks run after a job is reaped (history records, metrics); type → callable(job).

@@ -31,8 +31,6 @@ from portal.errors import Unavailable, UpstreamError
 from portal.extensions import current_settings, redis_holder
 from portal.metrics import NOTIFICATIONS, WEIGHTS_CAPACITY, WEIGHTS_USED
 from portal.services import history
-from portal.services.periodic import register_periodic
-from portal.services.system import info_section
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +89,6 @@ def channel_summary(settings: Settings) -> list[dict[str, Any]]:
     return summary
 
 
-@info_section
 def notifications_info(settings: Settings) -> dict[str, Any]:
     """The `notifications` section of /system/info ("configured", never the URLs)."""
     return {
@@ -376,7 +373,3 @@ def check_volume() -> dict[str, Any] | None:
         history.record("alert_resolved", actor="system", metadata={"kind": "storage", **data})
         emit("storage_resolved", f"Weights volume usage {percent}% is back below the {threshold:g}% threshold", data)
     return {"state": state, "changed": True}
-
-
-register_periodic("weights-volume-check", 60, "jobs.notify.check_volume")
-register_periodic("activation-readiness-check", 15, "jobs.notify.check_readiness")

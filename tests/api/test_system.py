@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
+
+from tests.support.fixtures_redis import PrivateRedis
 
 
 def test_healthz_ok(client: FlaskClient) -> None:
@@ -22,60 +19,11 @@ def test_healthz_ok(client: FlaskClient) -> None:
     assert response.json == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
-    """A second Redis server the test can stop."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is required (apt-get install redis-server)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-
-    def stop() -> None:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-    yield f"redis://127.0.0.1:{port}/0", stop
-    if proc.poll() is None:
-        stop()
-
-
-def test_healthz_names_redis_when_it_stops(
-    make_app: Callable[..., Flask], private_redis: tuple[str, Callable[[], None]]
-) -> None:
-    url, stop = private_redis
-    app = make_app(REDIS_URL=url)
+def test_healthz_names_redis_when_it_stops(make_app: Callable[..., Flask], private_redis: PrivateRedis) -> None:
+    app = make_app(REDIS_URL=private_redis.url)
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
-    stop()
+    private_redis.stop()
     started = time.monotonic()
     response = client.get("/healthz")
     assert time.monotonic() - started < 5

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import kubernetes
@@ -102,11 +101,20 @@ def test_stop_refuses_connections(tmp_path: Path) -> None:
 
 def test_watch_reports_readiness(cluster: DevCluster, custom: CustomObjectsApi) -> None:
     seen: list[tuple[str, str]] = []
+    # Watching from the list's resourceVersion delivers every later change whenever the watch
+    # connects, so the create below needs no pause for the watcher to be listening.
+    listed = custom.list_namespaced_custom_object(GROUP, VERSION, "ai", PLURAL)["metadata"]["resourceVersion"]
 
     def follow() -> None:
         stream = watch.Watch()
         for event in stream.stream(
-            custom.list_namespaced_custom_object, GROUP, VERSION, "ai", PLURAL, timeout_seconds=5
+            custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            "ai",
+            PLURAL,
+            resource_version=listed,
+            timeout_seconds=5,
         ):
             conditions = (event["object"].get("status") or {}).get("conditions") or []
             ready = next((c["status"] for c in conditions if c["type"] == "Ready"), "-")
@@ -116,7 +124,6 @@ def test_watch_reports_readiness(cluster: DevCluster, custom: CustomObjectsApi) 
 
     watcher = threading.Thread(target=follow)
     watcher.start()
-    time.sleep(0.1)
     custom.create_namespaced_custom_object(GROUP, VERSION, "ai", PLURAL, REALISTIC_ISVC)
     watcher.join(timeout=5)
     assert not watcher.is_alive()

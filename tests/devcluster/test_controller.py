@@ -90,12 +90,15 @@ def test_missing_toleration(custom: CustomObjectsApi, wait_for: Wait) -> None:
     assert "venus needs a toleration for amd.com/gpu:NoSchedule" in message
 
 
-def test_nvidia_node_without_selector(custom: CustomObjectsApi, wait_for: Wait) -> None:
+def test_nvidia_node_without_selector(custom: CustomObjectsApi, core: CoreV1Api, wait_for: Wait) -> None:
     body = isvc(tolerations=None, nodeSelector=None)
     del body["spec"]["predictor"]["tolerations"], body["spec"]["predictor"]["nodeSelector"]
     body["spec"]["predictor"]["model"]["resources"] = {"limits": {"nvidia.com/gpu": 1}}
     create(custom, body)
-    wait_for("active-llm")
+    obj = wait_for("active-llm")
+    assert obj["status"]["url"] == "http://active-llm.ai.svc.cluster.local"
+    pods = core.list_namespaced_pod("ai", label_selector=ISVC_PODS.format("active-llm")).items
+    assert [(p.spec.node_name, p.status.phase) for p in pods] == [("gpu-l4-1", "Running")]
 
 
 def test_second_service_waits_for_the_gpu(custom: CustomObjectsApi, core: CoreV1Api, wait_for: Wait) -> None:
