@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def notify_app(make_app: Callable[..., Flask], webhook: WebhookReceiver) -> Iter
         yield app
 
 
-def test_emit_delivers_once_per_channel_signed_and_recorded(notify_app: Flask, webhook: WebhookReceiver) -> None:
+def test_emit_delivers_once_per_channel_signed_and_recorded(
+    notify_app: Flask, webhook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     assert notify.emit("catalog_pr_opened", "PR #3 for qwen", {"number": 3}) == 2
     run_jobs(notify_app)
     got = webhook.wait_for(2)
@@ -66,6 +70,7 @@ def test_emit_delivers_once_per_channel_signed_and_recorded(notify_app: Flask, w
     sent = recorded("notification_sent")
     assert sorted(m["channel"] for m in sent) == ["slack", "webhook-1"]
     assert all("http" not in str(m) for m in sent)  # the channel, never the URL
+    assert "secretpart" not in caplog.text and "/hook" not in caplog.text
 
 
 def test_a_wrong_secret_does_not_verify(make_app: Callable[..., Flask], webhook: WebhookReceiver) -> None:
