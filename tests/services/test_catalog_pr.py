@@ -19,6 +19,7 @@ from portal.services.catalog import entry_file_text, get_catalog
 from tests.support.fixtures_catalog_pr import GIT_TOKEN
 from tests.support.github import GitHubStub
 from tests.support.gitserver import GitServer, git
+from tests.support.webhook import WebhookReceiver
 
 REPO = "acme/catalog"
 EXISTING = {
@@ -309,3 +310,24 @@ def test_poll_survives_github_being_down(pr_app: Flask, github: GitHubStub) -> N
     github.set_down(False)
     github.merge(1)
     assert catalog_pr.poll_open()["merged"] == 1
+
+
+def test_opened_and_merged_are_notified(
+    make_app: Callable[..., Flask], git_server: GitServer, github: GitHubStub, webhook: WebhookReceiver
+) -> None:
+    url = git_server.create_repo(REPO, {"models/existing-model.json": entry_file_text(EXISTING)})
+    app = make_app(
+        CATALOG_REPO=REPO,
+        CATALOG_REPO_URL=url,
+        GITHUB_TOKEN=GIT_TOKEN,
+        GITHUB_API_URL=github.url,
+        NOTIFY_WEBHOOK_URLS=f"{webhook.url}/hook",
+    )
+    with app.app_context():
+        assert open_pr(app, {"entry": NEW, "validate": False}).status == "completed"
+        github.merge(1)
+        catalog_pr.poll_open()
+        run_jobs(app)
+    assert webhook.events() == ["catalog_pr_opened", "catalog_pr_merged"]
+    html_url = f"https://github.example/{REPO}/pull/1"
+    assert all(html_url in d.json["text"] and "new-model" in d.json["text"] for d in webhook.received)

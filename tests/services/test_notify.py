@@ -167,10 +167,19 @@ def test_activation_rollback_and_not_ready_are_notified(
         assert notify.check_readiness() == "not_ready"
         assert notify.check_readiness() is None  # reported once
         assert client.post("/models/rollback").status_code == 200
-        assert client.post("/models/activate", json={"id": "no-such-model"}).status_code == 404
+        assert client.post("/models/activate", json={"id": "no-such-model"}).status_code == 404  # nothing applied
+        devcluster.fail_next(500, method="PUT", message="etcd is unhappy")
+        assert client.post("/models/activate", json={"id": "too-big"}).status_code == 502
         run_jobs(app)
     events = webhook.events()
-    assert events == ["model_activated", "model_activated", "model_not_ready", "model_rolled_back"]
+    assert events == [
+        "model_activated",
+        "model_activated",
+        "model_not_ready",
+        "model_rolled_back",
+        "model_activation_failed",
+    ]
+    assert "too-big" in webhook.received[4].json["text"] and webhook.received[4].json["severity"] == "error"
     not_ready = webhook.received[2].json
     assert not_ready["severity"] == "error" and "Unschedulable" in not_ready["text"] and "too-big" in not_ready["text"]
     assert "Rolled back to tiny-gpt2-test (from too-big)" in webhook.received[3].json["text"]
