@@ -14,7 +14,12 @@ class CatalogPrBody(Schema):
         unknown = RAISE
 
     entry = fields.Dict(metadata={"description": "A full catalog entry"})
-    model = fields.String(metadata={"description": "The id of an entry already in the catalog"})
+    model = fields.Raw(
+        metadata={
+            "description": "The id of an entry already in the catalog (a full entry object is accepted too, "
+            "as the service this replaces took it)"
+        }
+    )
     branch = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Default model/<id>"})
     base = fields.String(
         validate=validate.Length(min=1, max=200),

@@ -109,6 +109,10 @@ def request_pull_request(body: Mapping[str, Any], *, actor: str) -> Job:
             code="catalog_pr_disabled",
         )
     raw, model = body.get("entry"), body.get("model")
+    if isinstance(model, Mapping) and raw is None:
+        raw, model = model, None  # the original service's shape: "model" was the full entry
+    if model is not None and not isinstance(model, str):
+        raise InvalidInput('"model" must be the id of a catalog entry', details={"model": ["Not a valid id."]})
     if (raw is None) == (model is None):
         raise InvalidInput('send either "entry" (a full catalog entry) or "model" (an id in the catalog)')
     if model is not None:

@@ -150,6 +150,12 @@ def test_update_of_an_existing_entry_has_the_diff(pr_app: Flask, github: GitHubS
     assert '+    "maxModelLen": 8192' in sent["body"]
 
 
+def test_the_original_body_shape_model_as_a_full_entry_still_works(pr_app: Flask, github: GitHubStub) -> None:
+    job = open_pr(pr_app, {"model": NEW, "validate": False})
+    assert job.status == "completed", job.error
+    assert github.calls[0][2]["head"] == "model/new-model"
+
+
 def test_model_id_from_the_catalog(pr_app: Flask, github: GitHubStub) -> None:
     models = pr_app.config["SETTINGS"].catalog_models_dir
     (models / "local-one.json").write_text(entry_file_text({"id": "local-one", "hfModelId": "acme/l1"}))
@@ -227,6 +233,7 @@ def test_unsafe_ids_are_refused(pr_app: Flask, bad_id: str) -> None:
 
 def test_invalid_branch_and_both_or_neither_source(pr_app: Flask) -> None:
     client = pr_app.test_client()
+    assert client.post("/catalog/pr", json={"model": 42}).status_code == 400
     assert client.post("/catalog/pr", json={"entry": NEW, "branch": "a..b"}).json["code"] == "invalid_branch"
     assert client.post("/catalog/pr", json={}).status_code == 400
     assert client.post("/catalog/pr", json={"entry": NEW, "model": "x"}).status_code == 400
