@@ -86,3 +86,21 @@ def test_private_services_in_an_empty_network_namespace(tmp_path: Path) -> None:
     assert set(started) == {"redis-server", "PostgreSQL"}, output
     assert "stopped postgres" in output and "stopped redis-server" in output
     assert not [name for name, pid in started.items() if _alive(pid)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become nobody")
+def test_a_user_without_root_gets_the_apt_get_line(tmp_path: Path) -> None:
+    """A missing binary (kubectl, hidden by PATH) is not installed by an ordinary user: the line is printed."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("TEST_")}
+    env.update(PATH=str(tmp_path), HOME=str(tmp_path))
+    command = [
+        str(shutil.which("setpriv")),
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        sys.executable,
+        str(SCRIPT),
+    ]
+    done = run([*command, "--run-dir", str(tmp_path), "--", "true"], env)
+    assert done.returncode == 2, done.stderr
+    assert "sudo apt-get install -y kubernetes-client" in done.stderr
