@@ -45,7 +45,9 @@ class InstallRequestSchema(Schema):
         required=True,
         validate=[
             validate.Length(min=1, max=200),
-            validate.Regexp(HF_ORG_REPO_ID_PATTERN, error="Use the repo id as org/name, e.g. Qwen/Qwen2.5-0.5B."),
+            validate.Regexp(
+                HF_ORG_REPO_ID_PATTERN, error="invalid Hugging Face model id: use org/name, e.g. Qwen/Qwen2.5-0.5B"
+            ),
         ],
         error_messages={"required": "Enter a Hugging Face model id such as Qwen/Qwen2.5-0.5B."},
         metadata={"description": "The Hugging Face repo, `org/name`"},
