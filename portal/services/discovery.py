@@ -355,7 +355,7 @@ def local_weights_dir(settings: Settings, storage_uri: str) -> Path | None:
 
 
 def installed_path_for(settings: Settings, hf_id: str) -> Path | None:
-    """Where the weights issue installs ``hf_id`` by default, when a config.json is there."""
+    """Where an install of ``hf_id`` lands by default (its model id under the weights volume), if config.json is there."""
     candidate = local_weights_dir(settings, weights_paths.pvc_uri(settings.weights_pvc_name, hf_id))
     return candidate if candidate is not None and (candidate / "config.json").is_file() else None
 
@@ -426,9 +426,16 @@ def entry_settings(entry: Mapping[str, Any]) -> dict[str, Any]:
         out["gpu_memory_utilization"] = float(vllm["gpuMemoryUtilization"])
     if vllm.get("dtype") and vllm["dtype"] != "auto":
         out["dtype"] = str(vllm["dtype"])
-    kv = _extra_arg(entry, "--kv-cache-dtype")
+    kv = vllm.get("kvCacheDtype") or _extra_arg(entry, "--kv-cache-dtype")
     if kv:
-        out["kv_cache_dtype"] = kv
+        out["kv_cache_dtype"] = str(kv)
+    if vllm.get("maxNumBatchedTokens"):
+        out["max_num_batched_tokens"] = int(vllm["maxNumBatchedTokens"])
+    if vllm.get("maxNumSeqs"):
+        out["max_num_seqs"] = int(vllm["maxNumSeqs"])
+    extra_tokens = " ".join(str(a) for a in vllm.get("extraArgs") or []).split()
+    if vllm.get("enforceEager") is True or "--enforce-eager" in extra_tokens:
+        out["enforce_eager"] = True
     return out
 
 

@@ -29,6 +29,7 @@ from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -230,6 +231,9 @@ def _mapped(exc: Exception, settings: Settings, what: str) -> PortalError:
     if isinstance(exc, RepositoryNotFoundError):
         hint = "" if settings.huggingface_api_token else " (if it is private, set HUGGINGFACE_API_TOKEN)"
         return NotFound(f"{what} was not found on Hugging Face{hint}", code="hf_not_found")
+    if isinstance(exc, HFValidationError):
+        # huggingface_hub refuses the id before asking the Hub: no model can exist under it.
+        return NotFound(f"{what} cannot exist on Hugging Face: {exc}", code="hf_not_found")
     if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         if status == 401:

@@ -24,7 +24,8 @@ from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
 
 log = logging.getLogger(__name__)
-_JOB_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+JOB_ID_PATTERN = r"[0-9A-Za-z-]{1,64}"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 MAX_LIMIT = 200
 # Which RQ function runs which job type; one line per type keeps enqueue and retry in one place.
@@ -112,6 +113,11 @@ def enqueue(job: Job, *, timeout: float | None = None) -> None:
             code="queue_unavailable",
             details={"jobId": job.id},
         ) from exc
+
+
+def job_envelope(job: Job, status: str = "queued") -> dict[str, Any]:
+    """The API's answer about a job it just queued, cancelled or retried: `{"status", "job", "jobUrl"}`."""
+    return {"status": status, "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
 
 
 def get_job(job_id: str) -> Job:
