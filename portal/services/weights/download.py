@@ -546,7 +546,6 @@ def run_install(job_id: str) -> None:
     if job is None or job.status != "pending":
         return  # cancelled (or gone) before a worker picked it up
     payload = dict(job.payload or {})
-    started = time.monotonic()
     job_service.start(job, worker=os.environ.get("HOSTNAME") or str(os.getpid()), message="Resolving files")
     job.stage = "resolving"
     db.session.commit()
@@ -557,25 +556,25 @@ def run_install(job_id: str) -> None:
         JOB_STATUS.labels(JOB_TYPE, "cancelled").inc()
         return
     except InstallError as exc:
-        _record_failure(job, str(exc), started)
+        _record_failure(job, str(exc))
     except BaseException as exc:
         stop.set()
         from rq.timeouts import JobTimeoutException
 
         if isinstance(exc, JobTimeoutException):
             seconds = payload.get("timeoutSeconds")
-            _record_failure(job, f"timed out after {seconds} s (WEIGHTS_INSTALL_TIMEOUT)", started)
+            _record_failure(job, f"timed out after {seconds} s (WEIGHTS_INSTALL_TIMEOUT)")
             raise
         if isinstance(exc, Exception):
             log.exception("install job %s failed", job_id)
-            _record_failure(job, f"install failed: {type(exc).__name__}: {exc}", started)
+            _record_failure(job, f"install failed: {type(exc).__name__}: {exc}")
             return
         raise
     else:
         JOB_STATUS.labels(JOB_TYPE, "completed").inc()
 
 
-def _record_failure(job: Job, reason: str, started: float) -> None:
+def _record_failure(job: Job, reason: str) -> None:
     db.session.rollback()
     job = db.session.get(Job, job.id) or job
     if job.status != "running":
