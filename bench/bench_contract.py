@@ -42,7 +42,7 @@ def run() -> str:
             "",
             "| run | operations | test cases | stateful scenarios | failures |",
             "|---|---:|---:|---:|---:|",
-            f"| with the token (examples, coverage, fuzzing, stateful; 25 examples) | {with_token.get('operations')} "
+            f"| with the token (examples, coverage, fuzzing, stateful; 20 examples) | {with_token.get('operations')} "
             f"| {with_token.get('generated')} | {with_token.get('scenarios')} | {with_token.get('failures')} |",
             f"| without the token, mutating operations only (every answer must be 401) | {without.get('operations')} "
             f"| {without.get('generated')} | n/a | {without.get('failures')} |",
