@@ -23,19 +23,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def portal_server(env: dict[str, str], *, workers: int = 2, log: Path | None = None) -> Iterator[str]:
+def portal_server(
+    env: dict[str, str], *, workers: int = 2, log: Path | None = None, target: str = "wsgi:app"
+) -> Iterator[str]:
     """Run `gunicorn -w <workers> wsgi:app` with `env` after `flask db upgrade`; yields the base URL.
 
     `log`, when given, receives gunicorn's and the app's log lines (otherwise they are discarded).
+    Another `target` (a bare app to compare with) runs under the same settings, without the migration.
     """
     bindir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
+    if target == "wsgi:app":
+        subprocess.run(
+            [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     port = free_port()
     sink = log.open("ab") if log is not None else None
     server = subprocess.Popen(
-        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", target],
         cwd=ROOT,
         env=env,
         stdout=sink or subprocess.DEVNULL,
@@ -47,7 +55,7 @@ def portal_server(env: dict[str, str], *, workers: int = 2, log: Path | None = N
         deadline = time.monotonic() + 120
         while True:
             try:
-                requests.get(base + "/healthz", timeout=10)  # any answer (200, or 503 naming a dependency) will do
+                requests.get(base + "/healthz", timeout=10)  # any answer (200, 404, 503 naming a dependency) will do
                 break
             except (requests.ConnectionError, requests.Timeout):
                 pass

@@ -95,15 +95,29 @@ def _leaks_in(directory: Path) -> Iterable[str]:
         yield from path.read_text(encoding="utf-8").splitlines()
 
 
+_handler = _SecretScanHandler(level=logging.INFO)
+
+
+def _install_handler() -> None:
+    root = logging.getLogger()
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # INFO lines (access log with actors, job messages) are scanned too
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Install the log handler and find (worker) or make (controller) the directory for the leak reports."""
     global _scan_dir
     workerinput = getattr(config, "workerinput", None)
     _scan_dir = Path(workerinput["secret_scan_dir"] if workerinput else tempfile.mkdtemp(prefix="secret-scan-"))
-    root = logging.getLogger()
-    root.addHandler(_SecretScanHandler(level=logging.INFO))
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)  # INFO lines (access log with actors, job messages) are scanned too
+    _install_handler()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Put the handler back before each test: Alembic's fileConfig (migrations) replaces the root handlers."""
+    _install_handler()
 
 
 @pytest.hookimpl(optionalhook=True)
