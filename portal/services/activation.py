@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
-from portal.services import history, notify
+from portal.services import fit_measurement, history, notify
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -297,9 +297,12 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
     cluster = get_cluster()
     digest = manifest_hash(manifest["spec"])
     with _activation_lock(redis_holder(current_app).connection):
+        # queued before the apply so the cluster's start-up clock is not kept waiting
+        measurement = fit_measurement.schedule(model_id, actor=actor)
         try:
             action, previous, applied = _apply(cluster, target, manifest)
         except PortalError as exc:
+            fit_measurement.cancel(measurement, actor=actor)
             history.record(
                 "model_activation_failed",
                 actor=actor,
