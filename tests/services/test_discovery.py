@@ -133,3 +133,25 @@ def test_cli_validates_catalog_files(make_discovery_app: Any, hub: HubServer, tm
     assert result.exit_code == 1 and "1 invalid" in result.output
     assert "Validate catalog entry files" in runner.invoke(args=["catalog", "validate", "--help"]).output
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+
+
+def test_gpu_requests_read_limits_before_requests() -> None:
+    from portal.services.discovery import gpu_requests, gpu_resource
+
+    entry = {"resources": {"limits": {"nvidia.com/gpu": "2", "cpu": "4"}, "requests": {"amd.com/gpu": "1"}}}
+    assert gpu_requests(entry) == [("limits", "nvidia.com/gpu", "2"), ("requests", "amd.com/gpu", "1")]
+    assert gpu_resource(entry) == ("nvidia.com/gpu", 2)
+    assert gpu_resource({"resources": {"limits": {"nvidia.com/gpu": "x"}, "requests": {"nvidia.com/gpu": 1}}}) == (
+        "nvidia.com/gpu",
+        1,
+    )
+    assert gpu_requests({}) == [] and gpu_resource({}) is None
+
+
+def test_search_query_from_api_and_form_arguments() -> None:
+    from portal.services.discovery import search_query
+
+    query = search_query({"q": "llama", "tags": "a,b", "tag": ["c"], "limit": 5})
+    same = search_query({"q": "llama", "tags": "a,b", "tag": "c", "limit": 5})
+    assert query == same
+    assert search_query({}).sort == "downloads"
