@@ -103,6 +103,8 @@ def _configure_logging(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Alembic lists every plugin it sets up at INFO on each start; keep its migration lines only.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # urllib3 logs every request line at DEBUG, path included: a webhook URL's path is its secret.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 
 @event.listens_for(Engine, "connect")

@@ -23,6 +23,14 @@ from portal.services.catalog import get_catalog
 blp = Blueprint("discovery", __name__, description="Hugging Face discovery, vLLM support, GPU fit and validation")
 
 
+# The JSON these views read themselves (documented so clients and the contract tests send it).
+_ENTRY_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CatalogEntry"}}},
+}
+_ANY_BODY = {"required": False, "content": {"application/json": {"schema": {}}}}
+
+
 def _json_body() -> Any:
     data = request.get_json(silent=True)
     if data is None:
@@ -41,7 +49,7 @@ class HubSearch(MethodView):
         return discovery.search(discovery.search_query(args))
 
 
-@blp.route("/huggingface/models/<path:hf_id>")
+@blp.route("/huggingface/models/<hf_repo_id:hf_id>")
 class HubModel(MethodView):
     """One Hub model."""
 
@@ -168,6 +176,7 @@ class Recommendations(MethodView):
 class CatalogValidate(MethodView):
     """Validate an entry."""
 
+    @blp.doc(requestBody=_ENTRY_BODY)
     @blp.response(200)
     @blp.alt_response(400, description="Invalid: the same result body")
     def post(self) -> Response:
@@ -191,6 +200,7 @@ class CatalogValidate(MethodView):
 class CatalogPreview(MethodView):
     """Preview an entry."""
 
+    @blp.doc(requestBody=_ANY_BODY)
     @blp.response(200)
     def post(self) -> dict[str, Any]:
         """Always 200: validation (with `status: warning` when invalid) and the rendered manifest."""

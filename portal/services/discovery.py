@@ -17,14 +17,14 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
 from portal.config import ConfigError, Settings
 from portal.errors import InvalidInput, NotFound, PortalError
-from portal.extensions import current_settings, redis_holder
+from portal.extensions import current_settings
 from portal.schemas.catalog import MAX_ID_LENGTH
 from portal.services import vllm_registry
 from portal.services.cluster import get_cluster
@@ -41,9 +41,10 @@ from portal.services.fit import (
     weights_from_local_files,
 )
 from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_profile, load_profiles
-from portal.services.huggingface import HubClient, SearchQuery
+from portal.services.huggingface import HubClient, SearchQuery, current_hub
 from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.manifests import DEFAULT_RUNTIME
+from portal.services.weights import paths as weights_paths
 
 log = logging.getLogger(__name__)
 INVENTORY_TTL = 10.0
@@ -101,8 +102,7 @@ def inventory(*, fresh: bool = False) -> Inventory:
 
 def hub_client() -> HubClient:
     """A Hub client for the current app (Redis cache shared by all workers)."""
-    settings: Settings = current_settings()
-    return HubClient(settings, redis_holder(current_app).connection)
+    return current_hub()
 
 
 def fit_profiles(inv: Inventory | None = None) -> tuple[list[GpuProfile], set[str]]:
@@ -371,24 +371,12 @@ class ModelInputs:
 
 def local_weights_dir(settings: Settings, storage_uri: str) -> Path | None:
     """``pvc://<WEIGHTS_PVC_NAME>/<path>`` → ``<WEIGHTS_STORAGE_PATH>/<path>`` (never outside the root)."""
-    if not storage_uri.startswith("pvc://"):
-        return None
-    pvc, _, sub = storage_uri[len("pvc://") :].partition("/")
-    if pvc != settings.weights_pvc_name or not sub.strip("/"):
-        return None
-    parts = PurePosixPath(sub.strip("/")).parts
-    if any(p in ("..", ".") for p in parts):
-        return None
-    root = settings.weights_storage_path.resolve()
-    target = (root / Path(*parts)).resolve()
-    if root != target and root not in target.parents:
-        return None
-    return target
+    return weights_paths.local_path(settings, storage_uri)
 
 
 def installed_path_for(settings: Settings, hf_id: str) -> Path | None:
-    """Where the weights issue installs ``hf_id`` by default, when a config.json is there."""
-    candidate = local_weights_dir(settings, f"pvc://{settings.weights_pvc_name}/{hf_id}")
+    """Where an install of ``hf_id`` lands by default (its model id under the weights volume), if config.json is there."""
+    candidate = local_weights_dir(settings, weights_paths.pvc_uri(settings.weights_pvc_name, hf_id))
     return candidate if candidate is not None and (candidate / "config.json").is_file() else None
 
 
@@ -760,7 +748,9 @@ def generate_entry(
         "hfModelId": real_id,
         "servedModelName": real_id,
         "runtime": DEFAULT_RUNTIME,
-        "storageUri": f"pvc://{settings.weights_pvc_name}/{real_id}" if installed is not None else f"hf://{real_id}",
+        "storageUri": weights_paths.pvc_uri(settings.weights_pvc_name, real_id)
+        if installed is not None
+        else f"hf://{real_id}",
     }
     profile: GpuProfile | None
     if gpu_type:

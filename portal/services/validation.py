@@ -20,6 +20,7 @@ from portal.services.catalog_entry import parse_entry
 from portal.services.cluster import Cluster, get_cluster, get_configmap, get_pvc, get_secret, get_serving_runtime
 from portal.services.fit import estimate_fit
 from portal.services.manifests import render_inference_service
+from portal.services.weights.paths import parse_pvc
 
 Check = dict[str, Any]
 
@@ -29,13 +30,6 @@ def _check(name: str, status: str, message: str, **metadata: Any) -> Check:
     if metadata:
         out["metadata"] = {k: str(v) for k, v in metadata.items() if v is not None}
     return out
-
-
-def _pvc_parts(uri: str) -> tuple[str, str] | None:
-    if not uri.startswith("pvc://"):
-        return None
-    pvc, _, sub = uri[len("pvc://") :].partition("/")
-    return pvc, sub.strip("/")
 
 
 def _references(entry: Mapping[str, Any], kind: str) -> dict[str, bool]:
@@ -134,10 +128,10 @@ class _Validator:
             return [
                 _check("storage", "warn", "model has no storageUri configured (weights download from the Hub at start)")
             ]
-        parts = _pvc_parts(uri)
+        parts = parse_pvc(uri)
         if parts is None:
             return [_check("storage", "pass", "storageUri does not reference a PVC")]
-        pvc, sub = parts
+        pvc, sub = parts.claim, parts.path
 
         def pvc_check() -> Check:
             found = get_pvc(pvc, ns, cluster=self.cluster)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -114,25 +113,6 @@ def test_local_weights_path_never_escapes_the_root(app: Flask) -> None:
 def test_safe_id() -> None:
     assert discovery.safe_id("Qwen/Qwen2.5-0.5B-Instruct") == "qwen-qwen2.5-0.5b-instruct"
     assert discovery.safe_id("Org/My__Model  v2") == "org-my-model-v2"
-
-
-def test_cli_validates_catalog_files(make_discovery_app: Any, hub: HubServer, tmp_path: Path) -> None:
-    make_model_repo(hub, "acme/tiny")
-    app = make_discovery_app()
-    good = tmp_path / "good.json"
-    good.write_text(
-        json.dumps({"id": "tiny", "hfModelId": "acme/tiny", "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}})
-    )
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"id": "Not Valid"}))
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["catalog", "validate", "--offline", str(good)])
-    assert result.exit_code == 0, result.output
-    assert "[pass] architecture" in result.output and "[warn] runtime: not checked" in result.output
-    result = runner.invoke(args=["catalog", "validate", "--offline", str(good), str(bad)])
-    assert result.exit_code == 1 and "1 invalid" in result.output
-    assert "Validate catalog entry files" in runner.invoke(args=["catalog", "validate", "--help"]).output
-    shutil.rmtree(tmp_path / "unused", ignore_errors=True)
 
 
 def test_gpu_requests_read_limits_before_requests() -> None:
