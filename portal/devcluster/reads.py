@@ -12,11 +12,12 @@ from typing import Any
 from portal.devcluster import errors
 from portal.devcluster.errors import ApiError, bad_request
 from portal.devcluster.messages import Request, Response, ServerState, Target, json_response, truthy
-from portal.devcluster.resources import ResourceType
+from portal.devcluster.resources import NODES, ResourceType
 from portal.devcluster.schema import CRD_FILES, load_crd
 from portal.devcluster.selectors import field_selector, label_selector
 from portal.devcluster.status import timestamp
 from portal.devcluster.tables import table, wants_table
+from portal.devcluster.vllm_startup import startup_lines
 
 _MAX_WATCH_SECONDS = 3600
 
@@ -151,20 +152,9 @@ class Reads(ServerState):
             reason = waiting.get("reason", "ContainerCreating")
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
         started = status["state"]["running"].get("startedAt", "") if status else ""
-        args = " ".join(
-            next((c.get("args") or [] for c in pod["spec"]["containers"] if c.get("name") == container), [])
-        )
-        lines = [
-            f"INFO {started} api_server.py:528] vLLM API server version 0.6.3.post1",
-            f"INFO {started} api_server.py:529] args: {args}",
-            f"INFO {started} model_runner.py:1067] Loading model weights from /mnt/models",
-            f"INFO {started} model_runner.py:1072] Loading model weights took 2.9 GiB",
-            f"INFO {started} gpu_executor.py:122] # GPU blocks: 28813, # CPU blocks: 9362",
-            f"INFO {started} launcher.py:19] Available routes are: /v1/models, /v1/chat/completions, /v1/completions",
-            "INFO:     Started server process [1]",
-            "INFO:     Application startup complete.",
-            "INFO:     Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)",
-        ]
+        spec: dict[str, Any] = next((c for c in pod["spec"]["containers"] if c.get("name") == container), {})
+        node = self.store.get(NODES, "", pod["spec"].get("nodeName") or "")
+        lines = startup_lines(spec, node, started)
         tail = req.query.get("tailLines")
         if tail and tail.isdigit():
             lines = lines[-int(tail) :] if int(tail) else []

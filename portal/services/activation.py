@@ -26,7 +26,7 @@ from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
 from portal.schemas.runtime import READINESS_URL_PATTERN
-from portal.services import history, notify
+from portal.services import fit_measurement, history, notify
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -314,10 +314,13 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
     cluster = get_cluster()
     digest = manifest_hash(manifest["spec"])
     with _activation_lock(redis_holder(current_app).connection):
+        # queued before the apply so the cluster's start-up clock is not kept waiting
+        measurement = fit_measurement.schedule(model_id, actor=actor)
         try:
             outcome = _apply(cluster, target, manifest)
             action, previous, applied = outcome.action, outcome.previous, outcome.applied
         except PortalError as exc:
+            fit_measurement.cancel(measurement, actor=actor)
             history.record(
                 "model_activation_failed",
                 actor=actor,

@@ -65,6 +65,9 @@ KUBERNETES_PERMISSIONS: frozenset[Permission] = frozenset(
         # inventory.read_inventory: GPU nodes and the GPUs every pod holds
         Permission("", "nodes", "list", cluster_wide=True),
         Permission("", "pods", "list", cluster_wide=True),
+        # fit_measurement: the predictor pod of the active InferenceService and its start-up log
+        Permission("", "pods", "list"),
+        Permission("", "pods/log", "get"),
     }
 )
 

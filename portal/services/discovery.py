@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -45,6 +46,7 @@ from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.manifests import DEFAULT_RUNTIME
 from portal.services.weights import paths as weights_paths
 
+log = logging.getLogger(__name__)
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
 
@@ -235,6 +237,24 @@ def _insight_for(client: HubClient, info: Mapping[str, Any], profiles: Sequence[
     if error is None:
         client.cache.set(key, insight)
     return insight
+
+
+def search_query(args: Mapping[str, Any]) -> SearchQuery:
+    """The Hub search for API or form arguments (``tags`` comma list and/or repeated ``tag``)."""
+    tags = [t for t in str(args.get("tags") or "").split(",") if t.strip()]
+    repeated = args.get("tag") or []
+    tags += [repeated] if isinstance(repeated, str) else list(repeated)
+    return SearchQuery.build(
+        q=args.get("q"),
+        author=args.get("author"),
+        pipeline_tag=args.get("pipelineTag"),
+        library=args.get("library"),
+        license=args.get("license"),
+        tags=tags,
+        sort=args.get("sort") or "downloads",
+        direction=args.get("direction"),
+        limit=args.get("limit"),
+    )
 
 
 def search(query: SearchQuery) -> dict[str, Any]:
@@ -439,18 +459,26 @@ def entry_settings(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def gpu_requests(entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Every GPU resource an entry names as (side, resource, quantity), limits before requests."""
+    resources = entry.get("resources") or {}
+    return [
+        (side, str(name), str(value))
+        for side in ("limits", "requests")
+        for name, value in (resources.get(side) or {}).items()
+        if "gpu" in str(name).lower()
+    ]
+
+
 def gpu_resource(entry: Mapping[str, Any]) -> tuple[str, int] | None:
     """The GPU resource an entry requests (limits first, then requests) and its count."""
-    resources = entry.get("resources") or {}
-    for side in ("limits", "requests"):
-        for name, value in (resources.get(side) or {}).items():
-            if "gpu" in name.lower():
-                try:
-                    count = int(str(value))
-                except ValueError:
-                    continue
-                if count > 0:
-                    return name, count
+    for _, name, value in gpu_requests(entry):
+        try:
+            count = int(value)
+        except ValueError:
+            continue
+        if count > 0:
+            return name, count
     return None
 
 
@@ -782,6 +810,28 @@ def generate_entry(
         "source": inputs.source,
         "fit": report.to_dict() if report is not None else None,
     }
+
+
+def architecture_detail(architecture: str) -> dict[str, Any]:
+    """One vLLM architecture: module, class, categories, and the catalog entries whose model uses it."""
+    from portal.services.catalog import get_catalog
+
+    registry = vllm_registry.active_registry()
+    arch = registry.lookup(architecture)
+    if arch is None:
+        gone = registry.removed.get(architecture)
+        details = gone.to_dict() if gone else {}
+        raise NotFound(f"architecture not found: {architecture}", code="architecture_not_found", details=details)
+    examples = []
+    for entry in get_catalog().list_entries():
+        try:
+            names = cached_architectures(entry)
+        except Exception:  # an example list must never fail the lookup
+            log.debug("no architectures for %s", entry.get("id"), exc_info=True)
+            continue
+        if arch.name in names:
+            examples.append({"id": entry.get("id"), "hfModelId": entry.get("hfModelId")})
+    return {**arch.to_dict(), "source": registry.source.to_dict(), "catalogExamples": examples}
 
 
 def cached_architectures(entry: Mapping[str, Any]) -> list[str]:

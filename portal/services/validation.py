@@ -310,3 +310,19 @@ def validate_file(path: Any, *, use_cluster: bool = True) -> dict[str, Any]:
             "generatedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
     return validate_entry(data, use_cluster=use_cluster)
+
+
+def generate_and_validate(
+    hf_id: str,
+    *,
+    display_name: str | None = None,
+    gpu_type: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A generated catalog entry for a Hub model, its validation, and the fit it was sized with."""
+    generated = discovery.generate_entry(hf_id, display_name=display_name, gpu_type=gpu_type, overrides=overrides)
+    result = validate_entry(generated["entry"])
+    out = {"model": generated["entry"], "validation": result, "gpuType": generated["gpuType"], "fit": generated["fit"]}
+    if not result["valid"]:
+        out["status"] = "warning"
+    return out

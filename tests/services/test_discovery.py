@@ -113,3 +113,25 @@ def test_local_weights_path_never_escapes_the_root(app: Flask) -> None:
 def test_safe_id() -> None:
     assert discovery.safe_id("Qwen/Qwen2.5-0.5B-Instruct") == "qwen-qwen2.5-0.5b-instruct"
     assert discovery.safe_id("Org/My__Model  v2") == "org-my-model-v2"
+
+
+def test_gpu_requests_read_limits_before_requests() -> None:
+    from portal.services.discovery import gpu_requests, gpu_resource
+
+    entry = {"resources": {"limits": {"nvidia.com/gpu": "2", "cpu": "4"}, "requests": {"amd.com/gpu": "1"}}}
+    assert gpu_requests(entry) == [("limits", "nvidia.com/gpu", "2"), ("requests", "amd.com/gpu", "1")]
+    assert gpu_resource(entry) == ("nvidia.com/gpu", 2)
+    assert gpu_resource({"resources": {"limits": {"nvidia.com/gpu": "x"}, "requests": {"nvidia.com/gpu": 1}}}) == (
+        "nvidia.com/gpu",
+        1,
+    )
+    assert gpu_requests({}) == [] and gpu_resource({}) is None
+
+
+def test_search_query_from_api_and_form_arguments() -> None:
+    from portal.services.discovery import search_query
+
+    query = search_query({"q": "llama", "tags": "a,b", "tag": ["c"], "limit": 5})
+    same = search_query({"q": "llama", "tags": "a,b", "tag": "c", "limit": 5})
+    assert query == same
+    assert search_query({}).sort == "downloads"
