@@ -73,7 +73,7 @@ def main() -> int:
     if only and out.exists():
         # A partial run keeps the date line of the full run; its own sections say when they were measured.
         existing = out.read_text()
-        header = existing.split("\n## ", 1)[0].rstrip().splitlines() + [""]
+        header = [*existing.split("\n## ", 1)[0].rstrip().splitlines(), ""]
         stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}._\n"
         sections = _merge(existing, [_stamped(section, stamp) for section in sections])
     report = [*header, *sections]
