@@ -115,6 +115,9 @@ class Settings:
     devcluster: bool = False
     environment: str = "production"
     queue_name: str = "model-manager"
+    managed_namespaces: tuple[str, ...] = ()
+    cluster_watch_lock_ttl: float = 15.0
+    cluster_watch_timeout: float = 300.0
 
     @property
     def database_uri(self) -> str:
@@ -203,6 +206,9 @@ class Settings:
             "devcluster": reader.boolean("MODEL_MANAGER_DEVCLUSTER", False),
             "environment": reader.choice("MODEL_MANAGER_ENV", "production", ("production", "development", "test")),
             "queue_name": reader.name("RQ_QUEUE", "model-manager"),
+            "managed_namespaces": reader.dns_label_list("MANAGED_NAMESPACES"),
+            "cluster_watch_lock_ttl": reader.duration("CLUSTER_WATCH_LOCK_TTL", 15.0),
+            "cluster_watch_timeout": reader.duration("CLUSTER_WATCH_TIMEOUT", 300.0),
         }
         values["validation_namespace"] = reader.dns_label("VALIDATION_NAMESPACE", values["active_namespace"])
         if values["datastore_driver"] == "postgres" and not values["datastore_dsn"]:
@@ -263,6 +269,19 @@ class _Reader:
         if not value[0].isalpha():
             raise self.fail(name, value, "a name that starts with a letter (KServe refuses others)")
         return value
+
+    def dns_label_list(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of Kubernetes names (empty when unset)."""
+        found: list[str] = []
+        for part in (self.text(name, "") or "").split(","):
+            value = part.strip()
+            if not value:
+                continue
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+                raise self.fail(name, value, "comma-separated Kubernetes names (lowercase letters, digits and '-')")
+            if value not in found:
+                found.append(value)
+        return tuple(found)
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

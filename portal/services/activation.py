@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
-from portal.services import history
+from portal.services import cluster_cache, history
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -299,6 +299,7 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
     with _activation_lock(redis_holder(current_app).connection):
         try:
             action, previous, applied = _apply(cluster, target, manifest)
+            cluster_cache.record_write(applied if isinstance(applied, dict) else None)
         except PortalError as exc:
             history.record(
                 "model_activation_failed",
@@ -346,7 +347,7 @@ def deactivate(*, actor: str) -> dict[str, Any]:
         current = _read(cluster, target)
         model_id = _model_id(current)
         try:
-            cluster.call(
+            removed = cluster.call(
                 cluster.custom().delete_namespaced_custom_object,
                 KSERVE_GROUP,
                 KSERVE_VERSION,
@@ -355,6 +356,7 @@ def deactivate(*, actor: str) -> dict[str, Any]:
                 target.name,
                 action=action_text,
             )
+            cluster_cache.record_delete(removed if isinstance(removed, dict) and "metadata" in removed else current)
             action = "deleted"
         except ApiException as exc:
             if exc.status != 404:
@@ -443,12 +445,26 @@ def describe(obj: dict[str, Any]) -> dict[str, Any]:
     return {"ready": ready, "reason": reason, "message": message, "url": url, "phase": phase}
 
 
+def _watched(target: Target) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The InferenceService from the watched view (no API call) and the view's staleness.
+
+    Only when Redis, where the view lives, is down does this read the API server directly.
+    """
+    try:
+        snapshot = cluster_cache.get_snapshot()
+    except Unavailable as exc:
+        if exc.code != "redis_unavailable":
+            raise
+        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": "read directly: Redis is down"}
+    return snapshot.inference_service(target.namespace, target.name), snapshot.staleness.to_dict()
+
+
 def active_status() -> dict[str, Any]:
     """`{"status":"none"}` or the active model: id, catalog entry, Ready, reason, message, URL, live object."""
     settings = current_settings()
-    obj = _read(get_cluster(), Target.from_settings(settings))
+    obj, view = _watched(Target.from_settings(settings))
     if obj is None:
-        return {"status": "none", "message": "No active model"}
+        return {"status": "none", "message": "No active model", **_stale_note(view)}
     model_id = _model_id(obj)
     entry = get_catalog().snapshot().entries.get(model_id or "")
     return {
@@ -458,7 +474,13 @@ def active_status() -> dict[str, Any]:
         **describe(obj),
         "manifestHash": ((obj.get("metadata") or {}).get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION),
         "inferenceservice": obj,
+        **_stale_note(view),
     }
+
+
+def _stale_note(view: dict[str, Any]) -> dict[str, Any]:
+    """`{"view": …}` only when the view is stale: a fresh answer keeps the seed's exact shape."""
+    return {"view": view} if view.get("stale") else {}
 
 
 def dry_run_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
