@@ -34,16 +34,21 @@ worker: $(VENV)/.deps ## Run one RQ worker in the foreground
 devcluster: $(VENV)/.deps ## Run the simulated Kubernetes API on :8001
 	$(PY) -m portal.devcluster
 
-test: $(VENV)/.dev-deps lint typecheck test-sqlite test-postgres ## Lint, type-check, and the suite on SQLite and PostgreSQL
+# Runs its command with PostgreSQL and Redis answering: the ones at TEST_POSTGRES_URL/TEST_REDIS_URL,
+# else the defaults on 127.0.0.1, else private servers it starts and stops (scripts/test_services.py).
+TEST_SERVICES = $(PY) scripts/test_services.py --
+
+test: $(VENV)/.dev-deps lint typecheck ## Lint, type-check, and the suite on SQLite and PostgreSQL (starts what it needs)
+	$(TEST_SERVICES) $(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.dev-deps
-	TEST_DATABASE=sqlite $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
+	$(TEST_SERVICES) env TEST_DATABASE=sqlite $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
 
 test-postgres: $(VENV)/.dev-deps
-	TEST_DATABASE=postgres $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
+	$(TEST_SERVICES) env TEST_DATABASE=postgres $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q
 
 test-fast: $(VENV)/.dev-deps ## The suite on SQLite only, without browser tests
-	TEST_DATABASE=sqlite $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q -m "not browser"
+	$(TEST_SERVICES) env TEST_DATABASE=sqlite $(VENV)/bin/pytest -n $(PYTEST_WORKERS) -q -m "not browser"
 
 lint: $(VENV)/.dev-deps ## ruff check + format check
 	$(VENV)/bin/ruff check .

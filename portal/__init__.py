@@ -42,21 +42,29 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.services import discovery  # GPU profiles load at start-up: a bad file stops the app
 
     discovery.init_app(app)
+    _register_job_types()
+    _register_info_sections(app)
     _register_blueprints(app)
     _register_request_hooks(app)
     from portal.services import cluster_watch  # one watcher per cluster, elected among the web processes
 
     cluster_watch.init_app(app)
 
-    from portal import cli, errors_http
+    from portal import cli, errors_http, security_headers
 
     errors_http.init_app(app)
+    security_headers.init_app(app)
     cli.init_app(app)
 
     @app.get("/")
     def root() -> Response:
         """Send browsers to the portal."""
         return redirect(url_for("web.index"))  # type: ignore[return-value]
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """The icon browsers ask for on pages without a <link rel=icon> (JSON, /openapi.json)."""
+        return app.send_static_file("favicon.svg")
 
     return app
 
@@ -125,15 +133,32 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     metrics.init_app(app)
 
 
+def _register_job_types() -> None:
+    """The background job types: which RQ function runs each, and what happens when a worker dies under one."""
+    from portal.services import jobs, weights
+
+    jobs.register_job_type(
+        weights.JOB_TYPE, "jobs.weights.install_weights", heartbeat=True, on_reaped=weights.record_failed
+    )
+
+
+def _register_info_sections(app: Flask) -> None:
+    """The parts of /system/info each area contributes."""
+    from portal.services import catalog, cluster, discovery, system
+
+    system.register_info_sections(app, [catalog.catalog_info, cluster.cluster_info, discovery.gpu_info])
+
+
 def _register_blueprints(app: Flask) -> None:
     import rq_dashboard
     from rq_dashboard.web import setup_rq_connection
 
     from portal.api import register_api
-    from portal.web import register_web
+    from portal.web import catalog, discover, pages, register_web
 
     register_api(app)
-    register_web(app)
+    # Banners shown on every portal page while their condition holds.
+    register_web(app, banners=[pages.redis_banner, catalog.demo_banner, catalog.catalog_banner, discover.hub_banner])
     setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
 
@@ -151,9 +176,6 @@ def _register_request_hooks(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.vary.add("HX-Request")
-        if request.path.startswith("/ui") or request.path == "/docs":
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("X-Frame-Options", "DENY")
         started = g.get("request_start")
         elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         if not request.path.startswith("/static"):

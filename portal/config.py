@@ -90,6 +90,12 @@ class Settings:
     inference_model_root: str = "/mnt/models"
     weights_install_timeout: float = 1800.0
     weights_volume_limit_bytes: int | None = None
+    weights_require_sha256: bool = False
+    weights_download_retries: int = 5
+    weights_retry_backoff: float = 1.0
+    weights_retry_backoff_max: float = 60.0
+    staging_max_age: float = 7 * 86400.0
+    weights_usage_refresh: float = 300.0
     job_stale_after: float = 30.0
     gpu_profile_path: Path | None = None
     state_path: Path = Path("/app/state")
@@ -115,6 +121,7 @@ class Settings:
     devcluster: bool = False
     environment: str = "production"
     queue_name: str = "model-manager"
+    vllm_version: str = ""
     managed_namespaces: tuple[str, ...] = ()
     cluster_watch_lock_ttl: float = 15.0
     cluster_watch_timeout: float = 300.0
@@ -181,6 +188,12 @@ class Settings:
             "inference_model_root": reader.text("INFERENCE_MODEL_ROOT", "/mnt/models"),
             "weights_install_timeout": reader.duration("WEIGHTS_INSTALL_TIMEOUT", 1800.0),
             "weights_volume_limit_bytes": reader.optional_integer("WEIGHTS_VOLUME_LIMIT_BYTES", minimum=0),
+            "weights_require_sha256": reader.boolean("WEIGHTS_REQUIRE_SHA256", False),
+            "weights_download_retries": reader.integer("WEIGHTS_DOWNLOAD_RETRIES", 5, minimum=0, maximum=100),
+            "weights_retry_backoff": reader.duration("WEIGHTS_RETRY_BACKOFF", 1.0),
+            "weights_retry_backoff_max": reader.duration("WEIGHTS_RETRY_BACKOFF_MAX", 60.0),
+            "staging_max_age": reader.duration("STAGING_MAX_AGE", 7 * 86400.0),
+            "weights_usage_refresh": reader.duration("WEIGHTS_USAGE_REFRESH", 300.0),
             "job_stale_after": reader.duration("JOB_STALE_AFTER", 30.0),
             "gpu_profile_path": reader.optional_path("GPU_PROFILE_PATH"),
             "state_path": reader.path("STATE_PATH", Path("/app/state")),
@@ -206,6 +219,7 @@ class Settings:
             "devcluster": reader.boolean("MODEL_MANAGER_DEVCLUSTER", False),
             "environment": reader.choice("MODEL_MANAGER_ENV", "production", ("production", "development", "test")),
             "queue_name": reader.name("RQ_QUEUE", "model-manager"),
+            "vllm_version": reader.vllm_version("VLLM_VERSION"),
             "managed_namespaces": reader.dns_label_list("MANAGED_NAMESPACES"),
             "cluster_watch_lock_ttl": reader.duration("CLUSTER_WATCH_LOCK_TTL", 15.0),
             "cluster_watch_timeout": reader.duration("CLUSTER_WATCH_TIMEOUT", 300.0),
@@ -242,6 +256,15 @@ class _Reader:
         if value is None or value.strip() == "":
             return None
         return value.strip()
+
+    def vllm_version(self, name: str) -> str:
+        """A vLLM release such as ``0.19.0`` or ``v0.10.1.1`` (the leading v dropped); empty when unset."""
+        value = self.raw(name)
+        if value is None:
+            return ""
+        if re.fullmatch(r"v?\d+\.\d+(\.\d+){0,2}([.+-]?[0-9A-Za-z.]+)?", value) is None:
+            raise self.fail(name, value, "a vLLM release such as 0.19.0")
+        return value.removeprefix("v")
 
     def fail(self, name: str, value: str, expected: str) -> ConfigError:
         shown = value if len(value) <= 60 else value[:57] + "..."

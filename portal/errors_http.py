@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import htmx_flask
 import redis
 from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import DataError, OperationalError
@@ -35,7 +36,7 @@ def error_response(
     """One error in the shape of its audience: `{"error","code","details"}` or an HTML page."""
     details = details or {}
     if wants_html():
-        if request.headers.get("HX-Request") == "true":
+        if htmx_flask.request.htmx:
             body = render_template("_error_fragment.html", status=status, message=message, code=code, details=details)
         else:
             body = render_template("error.html", status=status, message=message, code=code, details=details)

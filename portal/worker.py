@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from types import FrameType
 from typing import Any
 
 from flask import Flask
@@ -21,6 +24,10 @@ class PortalWorker(Worker):
     app: Flask | None = None
     # Maintenance (registry cleaning + our stale-job reaper) runs when idle at most this often.
     reap_interval = 15
+    # After SIGTERM/SIGINT the running job is marked failed; its horse sees that within a second and
+    # exits. One that has not after this many seconds is killed (its process group, as RQ does).
+    shutdown_grace = 10.0
+    _last_sweep = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", self.reap_interval)
@@ -34,11 +41,44 @@ class PortalWorker(Worker):
 
             job_service.reap_stale_jobs(min_interval=0)
             job_service.requeue_lost_jobs()
+            self._sweep_staging()
         except Exception:  # the worker must survive bookkeeping errors
-            log.exception("could not reap stale jobs or requeue lost ones")
+            log.exception("worker maintenance failed (reaper, lost-job requeue, staging sweep)")
             db.session.rollback()
         finally:
             db.session.remove()
+
+    def _sweep_staging(self) -> None:
+        """Remove old staging dirs of cancelled or superseded installs (STAGING_MAX_AGE), now and then."""
+        from portal.services import weights
+
+        if time.monotonic() - self._last_sweep < weights.SWEEP_INTERVAL:
+            return
+        self._last_sweep = time.monotonic()
+        weights.sweep_staging()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: fail the running job so its horse stops now (bounded), then RQ's warm shutdown."""
+        job_id = self.get_current_job_id()
+        if job_id and self.horse_pid:
+            try:
+                from portal.services import jobs as job_service
+
+                job_service.stop_for_shutdown(job_id)
+            except Exception:  # the shutdown must go on even when the database cannot be written
+                log.exception("could not mark job %s stopped", job_id)
+                db.session.rollback()
+            finally:
+                db.session.remove()
+            timer = threading.Timer(self.shutdown_grace, self._kill_stuck_horse, args=(self.horse_pid,))
+            timer.daemon = True
+            timer.start()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def _kill_stuck_horse(self, pid: int) -> None:
+        if self.horse_pid == pid:
+            log.warning("work horse %s did not stop within %.0f s; killing it", pid, self.shutdown_grace)
+            self.kill_horse()
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """In the forked child: never reuse the parent's database connections."""

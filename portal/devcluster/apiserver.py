@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from portal.devcluster import errors
+from portal.devcluster import errors, openapi
 from portal.devcluster.errors import ApiError
 from portal.devcluster.messages import Request, Response, Target, json_response, status_response, truthy
 from portal.devcluster.reads import Reads
@@ -73,8 +73,11 @@ class ApiServer(Reads, Writes):
     def _route(self, req: Request) -> Response:
         parts = [p for p in req.path.split("/") if p]
         if not parts:
-            return json_response(200, {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/version"]})
+            paths = ["/api", "/api/v1", "/apis", "/healthz", "/openapi/v2", "/openapi/v3", "/version"]
+            return json_response(200, {"paths": paths})
         head = parts[0]
+        if head == "openapi":
+            return self._openapi(req, parts[1:])
         if head == "version" and len(parts) == 1:
             return json_response(200, KUBERNETES_VERSION)
         if head in ("healthz", "livez", "readyz") and len(parts) == 1:
@@ -103,6 +106,19 @@ class ApiServer(Reads, Writes):
             if len(parts) == 3:
                 return json_response(200, self._resource_list(group, parts[2]))
             return self._resource(req, group, parts[2], parts[3:])
+        raise errors.path_not_found()
+
+    def _openapi(self, req: Request, rest: list[str]) -> Response:
+        if rest == ["v2"]:
+            if not openapi.accepts_json(req.headers.get("accept", "")):
+                # kubectl asks for protobuf first; 406 makes it use the v3 documents instead.
+                raise errors.generic(406, "only application/json is served", "NotAcceptable")
+            return Response(200, openapi.v2_document())
+        if rest == ["v3"]:
+            return json_response(200, openapi.v3_index())
+        key = "/".join(rest[1:])
+        if rest[:1] == ["v3"] and key in openapi.v3_documents():
+            return Response(200, openapi.v3_documents()[key])
         raise errors.path_not_found()
 
     def _api_versions(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """SQLAlchemy models only: no commits, no queries."""
 
+from portal.models.calibration import FitCalibration
 from portal.models.history import HistoryEvent
 from portal.models.job import Job, JobLog
 
-__all__ = ["HistoryEvent", "Job", "JobLog"]
+__all__ = ["FitCalibration", "HistoryEvent", "Job", "JobLog"]

@@ -11,7 +11,11 @@ class InstallRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    hfModelId = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    hfModelId = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        error_messages={"required": "Enter a Hugging Face model id such as Qwen/Qwen2.5-0.5B."},
+    )
     revision = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     target = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400))
     files = fields.List(fields.String(validate=validate.Length(max=400)), load_default=None, allow_none=True)

@@ -25,7 +25,6 @@ import orjson
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.services.catalog_entry import CatalogEntry, Issue, entry_to_json, fast_entry, load_entry, parse_entry
-from portal.services.system import info_section
 
 log = logging.getLogger(__name__)
 
@@ -735,7 +734,6 @@ def entries_json(catalog: Catalog, q: str | None = None) -> bytes:
     return body
 
 
-@info_section
 def catalog_info(settings: Settings) -> dict[str, Any]:
     """The `catalog` section of /system/info: where, how many, and how healthy."""
     section: dict[str, Any] = {"root": str(settings.model_catalog_root), "modelsDir": str(settings.catalog_models_dir)}

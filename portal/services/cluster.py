@@ -24,7 +24,6 @@ from kubernetes.config.config_exception import ConfigException
 
 from portal.config import Settings
 from portal.errors import NotConfigured, Unavailable, UpstreamError, UpstreamTimeout
-from portal.services.system import info_section
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -316,7 +315,6 @@ def get_serving_runtime(name: str, namespace: str, cluster: Cluster | None = Non
     )
 
 
-@info_section
 def cluster_info(settings: Settings) -> dict[str, Any]:
     """The `cluster` section of /system/info (no API call: the page must stay fast)."""
     cluster = get_cluster()

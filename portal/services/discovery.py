@@ -42,11 +42,10 @@ from portal.services.fit import (
 from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_profile, load_profiles
 from portal.services.huggingface import HubClient, SearchQuery
 from portal.services.inventory import GpuNode, Inventory, read_inventory
-from portal.services.system import info_section
+from portal.services.manifests import DEFAULT_RUNTIME
 
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
-DEFAULT_RUNTIME = "vllm-runtime"
 
 
 # --------------------------------------------------------------------------------------------
@@ -804,7 +803,6 @@ def cached_architectures(entry: Mapping[str, Any]) -> list[str]:
     return [str(a) for a in (info.get("config") or {}).get("architectures") or []]
 
 
-@info_section
-def _gpu_info(settings: Settings) -> dict[str, Any]:
+def gpu_info(settings: Settings) -> dict[str, Any]:
     """/system/info: the GPU profiles in use (reference §9.3 `gpuProfiles`)."""
     return {"gpuProfiles": [profile.to_dict() for profile in app_profiles()]}

@@ -2,7 +2,7 @@
 
 vLLM's budget (per GPU)::
 
-    kv_budget = total_gpu_memory * gpu_memory_utilization - weights/tp - activation_peak - non_torch
+    kv_budget = total_gpu_memory * gpu_memory_utilization - weights/tp - activation_peak - non_torch - cuda_graphs
 
 The model does not start when ``kv_budget ≤ 0`` or when one ``max_model_len`` sequence needs more KV
 cache than ``kv_budget`` (vLLM checks ``ceil(max_model_len / 16)`` blocks of 16 tokens against the
@@ -26,22 +26,24 @@ Inputs:
   at all (every GPU holds the whole latent vector). ``tp`` must divide the attention heads, and
   ``kv_heads`` must divide by ``tp`` (or ``tp`` by ``kv_heads``), as vLLM requires.
 
-Overheads (GiB per GPU) — one table, overridable per GPU profile and per call; measured beats guessed:
+Overheads (per GPU) are **modelled the way vLLM's start-up profiling measures them** —
+``portal/services/vllm_memory.py`` has the formulas, constants and vLLM sources: the activation peak
+of a dummy forward pass of ``max_num_batched_tokens`` tokens or of the sampler's logits for
+``max_num_seqs`` sequences (whichever is larger), from the model's hidden/intermediate/vocabulary
+sizes and experts, with the engine defaults of the vLLM version (V0/V1, chunked prefill, GPU size);
+non-torch memory by version and tensor parallel (NCCL buffers at tp ≥ 2); CUDA graphs where the
+version budgets them (0.21+, not with ``--enforce-eager``). Precedence: overheads passed by the
+caller (a calibration from a real start-up log, ``portal/services/calibration.py``), then a GPU
+profile's measured ``activationOverheadGiB`` / ``nonTorchGiB``, then the model. The report names
+the source of each figure and the version modelled.
 
-============================  ========  ===========================================================
-quantity                      value     source
-============================  ========  ===========================================================
-activation peak, dense        5.2       vLLM 0.11 on H100, max-model-len 16K: 4.8-5.6 (midpoint)
-activation peak, MoE          7.4       same measurements
-activation peak, multimodal   2.1       same measurements
-non-torch memory, tp 1        0.13      same measurements (CUDA context, allocator)
-non-torch memory, tp ≥ 2      0.55      same measurements (adds NCCL buffers)
-CUDA graphs                   ~0.5      vLLM logs "graph capturing … took 0.2-1 GiB"; not in the budget
-                                        formula, used only to advise ``--enforce-eager`` when tight
-============================  ========  ===========================================================
+Against the seven real start-ups of ``tests/data/vllm-startup-measurements.json`` (vLLM 0.6.4 to
+0.19.0, T4 to H100, tp 1 and 2) the model gets every verdict right and the KV-cache tokens within
+0.2-6.6 %, except one log whose run used settings it does not show (``make bench`` prints the table).
 
-Older vLLM releases profiled far larger activation peaks (Llama-3-8B on A100-40GB: 9.37 GiB), which
-is why profiles carry ``activationOverheadGiB`` / ``nonTorchGiB``.
+Verdict boundaries: the verdict is vLLM's own check (one ``max_model_len`` sequence must fit the KV
+cache); no safety margin moves it. The margin is reported separately: ``spare`` = KV budget beyond
+one full-length sequence ("fits, with 0.4 GiB to spare").
 
 ``--gpu-memory-utilization`` defaults to the runtime's vLLM default: 0.90 before vLLM 0.21.0 and
 0.92 from 0.21.0 (the release that made CUDA-graph memory profiling the default; its start-up log
@@ -54,7 +56,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,15 +64,17 @@ from typing import Any, Literal
 
 from portal.errors import InvalidInput
 from portal.services.gpu_profiles import GpuProfile
+from portal.services.vllm_memory import (
+    CUDA_GRAPH_GIB,
+    ProfileInputs,
+    ProfileRun,
+    model_profile_run,
+    parse_version,
+)
 
 GIB = 2**30
 BLOCK_SIZE = 16
 SAFETENSORS_MAX_HEADER_BYTES = 100 * 1024 * 1024
-
-ACTIVATION_PEAK_GIB: Mapping[str, float] = {"dense": 5.2, "moe": 7.4, "multimodal": 2.1}
-NON_TORCH_GIB_SINGLE = 0.13
-NON_TORCH_GIB_MULTI = 0.55
-CUDA_GRAPH_GIB = 0.5
 
 UTILIZATION_BEFORE_CUTOFF = 0.90
 UTILIZATION_FROM_CUTOFF = 0.92
@@ -676,6 +679,11 @@ class GpuSpec:
         """Case-insensitive feature test."""
         return feature.lower() in (f.lower() for f in self.features)
 
+    @property
+    def ampere_or_newer(self) -> bool:
+        """Compute capability ≥ 8.0 (bf16 support); assumed when the features are not known."""
+        return not self.features or self.has_feature("bf16")
+
 
 def as_gpu_spec(gpu: GpuSpec | GpuProfile) -> GpuSpec:
     """Accept either a profile or a spec."""
@@ -684,48 +692,71 @@ def as_gpu_spec(gpu: GpuSpec | GpuProfile) -> GpuSpec:
 
 @dataclass(frozen=True)
 class Overheads:
-    """Per-GPU memory vLLM uses besides weights and KV cache."""
+    """Per-GPU memory vLLM uses besides weights and KV cache, and where each figure comes from."""
 
     activation_gib: float
     non_torch_gib: float
     source: str = "caller"
+    cuda_graph_gib: float = 0.0
+    activation_source: str | None = None
+    non_torch_source: str | None = None
+    cuda_graph_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: {activationGiB, nonTorchGiB, source}."""
-        return {"activationGiB": self.activation_gib, "nonTorchGiB": self.non_torch_gib, "source": self.source}
+        """JSON form: {activationGiB, nonTorchGiB, cudaGraphGiB, source, sources{…}}."""
+        return {
+            "activationGiB": round(self.activation_gib, 2),
+            "nonTorchGiB": round(self.non_torch_gib, 2),
+            "cudaGraphGiB": round(self.cuda_graph_gib, 2),
+            "source": self.source,
+            "sources": {
+                "activation": self.activation_source or self.source,
+                "nonTorch": self.non_torch_source or self.source,
+                "cudaGraphs": self.cuda_graph_source or self.source,
+            },
+        }
 
 
-def default_overheads(kind: ModelKind, tensor_parallel: int = 1) -> Overheads:
-    """The documented table's overheads for a model kind and tensor-parallel size."""
-    non_torch = NON_TORCH_GIB_SINGLE if tensor_parallel == 1 else NON_TORCH_GIB_MULTI
-    return Overheads(ACTIVATION_PEAK_GIB[kind], non_torch, source=f"default table ({kind})")
+def modelled_overheads(run: ProfileRun) -> Overheads:
+    """The overheads of a modelled profiling run (CUDA graphs only where the version budgets them)."""
+    graphs = run.cuda_graph_bytes if run.cuda_graphs_budgeted else 0
+    version = f"vLLM {run.version}" if run.version else "vLLM (version unknown)"
+    if not run.cuda_graphs_budgeted:
+        graph_source = f"not in the budget before vLLM 0.21 ({version})"
+    elif run.cuda_graph_bytes == 0:
+        graph_source = "none: --enforce-eager"
+    else:
+        graph_source = f"model: {version} profiles CUDA graphs (approximation)"
+    return Overheads(
+        activation_gib=gib(run.activation_bytes),
+        non_torch_gib=gib(run.non_torch_bytes),
+        source=f"model of the {version} profiling run",
+        cuda_graph_gib=gib(graphs),
+        activation_source=f"model: {run.activation_formula}",
+        non_torch_source=f"model: {version}, {run.engine} engine",
+        cuda_graph_source=graph_source,
+    )
 
 
-def resolve_overheads(
-    kind: ModelKind, tensor_parallel: int, gpu: GpuSpec, override: Overheads | None = None
-) -> Overheads:
-    """Call override, else the GPU profile's values, else the table."""
+def resolve_overheads(run: ProfileRun, kind: ModelKind, gpu: GpuSpec, override: Overheads | None = None) -> Overheads:
+    """Call override (a calibration or caller figures), else the GPU profile's values, else the model."""
     if override is not None:
         return override
-    table = default_overheads(kind, tensor_parallel)
+    modelled = modelled_overheads(run)
     act = None
     if gpu.activation_overhead_gib is not None:
         act = gpu.activation_overhead_gib.get(kind, gpu.activation_overhead_gib.get("*"))
     if act is None and gpu.non_torch_gib is None:
-        return table
-    return Overheads(
-        activation_gib=act if act is not None else table.activation_gib,
-        non_torch_gib=gpu.non_torch_gib if gpu.non_torch_gib is not None else table.non_torch_gib,
-        source=f"GPU profile {gpu.name}" + (" + default table" if act is None or gpu.non_torch_gib is None else ""),
+        return modelled
+    measured = f"GPU profile {gpu.name} (profile measurement)"
+    return replace(
+        modelled,
+        activation_gib=act if act is not None else modelled.activation_gib,
+        non_torch_gib=gpu.non_torch_gib if gpu.non_torch_gib is not None else modelled.non_torch_gib,
+        source=measured + (" + model" if act is None or gpu.non_torch_gib is None else ""),
+        activation_source=measured if act is not None else modelled.activation_source,
+        non_torch_source=measured if gpu.non_torch_gib is not None else modelled.non_torch_source,
     )
-
-
-def parse_version(version: str) -> tuple[int, ...] | None:
-    """``v0.10.2``, ``0.11.0rc1``, ``0.9.2+cu126`` → (0, 10, 2) …; None when unreadable."""
-    m = re.match(r"^\s*v?(\d+(?:\.\d+)*)", version)
-    if m is None:
-        return None
-    return tuple(int(x) for x in m.group(1).split("."))
 
 
 def default_gpu_memory_utilization(vllm_version: str | None) -> float:
@@ -733,8 +764,7 @@ def default_gpu_memory_utilization(vllm_version: str | None) -> float:
     parsed = parse_version(vllm_version) if vllm_version else None
     if parsed is None:
         return UTILIZATION_BEFORE_CUTOFF
-    padded = parsed + (0,) * (3 - len(parsed))
-    return UTILIZATION_FROM_CUTOFF if padded >= UTILIZATION_CUTOFF_VERSION else UTILIZATION_BEFORE_CUTOFF
+    return UTILIZATION_FROM_CUTOFF if parsed >= UTILIZATION_CUTOFF_VERSION else UTILIZATION_BEFORE_CUTOFF
 
 
 def valid_tensor_parallel_sizes(shape: ModelShape, limit: int) -> list[int]:
@@ -773,6 +803,7 @@ class Budget:
     kv_bytes_per_token_per_gpu: int
     num_blocks: int
     model_max_len: int
+    cuda_graph_bytes: int = 0
 
     @property
     def kv_tokens(self) -> int:
@@ -806,13 +837,14 @@ def compute_budget(
     overheads: Overheads,
     model_max_len: int,
 ) -> Budget:
-    """The budget arithmetic alone (no verdict): ``total * util - weights/tp - activation - non_torch``."""
+    """The budget arithmetic alone (no verdict): ``total * util - weights/tp - activation - non_torch - graphs``."""
     total = gib_to_bytes(memory_gib)
     usable = math.floor(total * utilization)
     per_gpu = math.ceil(weights_bytes / tensor_parallel)
     activation = gib_to_bytes(overheads.activation_gib)
     non_torch = gib_to_bytes(overheads.non_torch_gib)
-    kv_budget = usable - per_gpu - activation - non_torch
+    graphs = gib_to_bytes(overheads.cuda_graph_gib)
+    kv_budget = usable - per_gpu - activation - non_torch - graphs
     per_token_gpu = shape.kv_bytes_per_token_per_gpu(kv_dtype_bytes, tensor_parallel)
     blocks = kv_budget // (BLOCK_SIZE * per_token_gpu) if kv_budget > 0 and per_token_gpu > 0 else 0
     return Budget(
@@ -827,6 +859,7 @@ def compute_budget(
         kv_bytes_per_token_per_gpu=per_token_gpu,
         num_blocks=int(blocks),
         model_max_len=model_max_len,
+        cuda_graph_bytes=graphs,
     )
 
 
@@ -894,6 +927,12 @@ class FitReport:
     kv_dtype_bytes: int
     fixes: tuple[Fix, ...] = ()
     vllm_version: str | None = None
+    profile_run: ProfileRun | None = None
+
+    @property
+    def spare_bytes(self) -> int:
+        """KV budget left beyond one full-length sequence (the safety margin; negative when it does not fit)."""
+        return self.budget.kv_budget_bytes - self.budget.sequence_bytes(self.max_model_len)
 
     @property
     def approximate(self) -> bool:
@@ -917,6 +956,20 @@ class FitReport:
         if b.kv_budget_bytes <= 0:
             return 0.0
         return b.kv_budget_bytes / (self.max_model_len * b.kv_bytes_per_token_per_gpu)
+
+    def _profile_settings(self) -> dict[str, Any]:
+        run = self.profile_run
+        if run is None:
+            return {}
+        return {
+            "engine": run.engine,
+            "maxNumBatchedTokens": run.max_num_batched_tokens,
+            "maxNumBatchedTokensSource": run.max_num_batched_tokens_source,
+            "maxNumSeqs": run.max_num_seqs,
+            "maxNumSeqsSource": run.max_num_seqs_source,
+            "enforceEager": run.cuda_graph_bytes == 0,
+            "assumptions": list(run.assumptions),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form with camelCase keys; every memory figure in bytes and GiB."""
@@ -949,6 +1002,7 @@ class FitReport:
                 "kvCacheDtype": self.kv_cache_dtype,
                 "kvCacheDtypeBytes": self.kv_dtype_bytes,
                 "vllmVersion": self.vllm_version,
+                **self._profile_settings(),
             },
             "memory": {
                 **_mem("total", b.total_bytes),
@@ -957,7 +1011,10 @@ class FitReport:
                 **_mem("weightsPerGpu", b.weights_per_gpu_bytes),
                 **_mem("activation", b.activation_bytes),
                 **_mem("nonTorch", b.non_torch_bytes),
+                **_mem("cudaGraphs", b.cuda_graph_bytes),
                 **_mem("kvBudget", b.kv_budget_bytes),
+                **_mem("spare", self.spare_bytes),
+                **_mem("unused", b.total_bytes - b.usable_bytes),
             },
             "weights": self.weights.to_dict(),
             "overheads": {**self.overheads.to_dict(), "modelKind": self.shape.kind},
@@ -1002,6 +1059,40 @@ def _kv_dtype_bytes(kv_cache_dtype: str, serving_bytes: int) -> int:
     return KV_CACHE_DTYPE_BYTES[key]
 
 
+@dataclass(frozen=True)
+class VllmFlags:
+    """The vLLM engine flags the profiling run depends on (None = the engine's default)."""
+
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    enforce_eager: bool = False
+
+
+def _check_arguments(
+    spec: GpuSpec, tensor_parallel: int, max_model_len: int | None, utilization: float | None, flags: VllmFlags
+) -> None:
+    if isinstance(tensor_parallel, bool) or not isinstance(tensor_parallel, int) or tensor_parallel < 1:
+        raise InvalidInput("tensor_parallel must be a whole number ≥ 1", details={"field": "tensor_parallel"})
+    if max_model_len is not None and (isinstance(max_model_len, bool) or max_model_len < 1):
+        raise InvalidInput("max_model_len must be a whole number ≥ 1", details={"field": "max_model_len"})
+    if utilization is not None and not 0 < utilization <= 1:
+        raise InvalidInput("gpu_memory_utilization must be in (0, 1]", details={"field": "gpu_memory_utilization"})
+    for name, value in (("max_num_batched_tokens", flags.max_num_batched_tokens), ("max_num_seqs", flags.max_num_seqs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInput(f"{name} must be a whole number ≥ 1", details={"field": name})
+    if spec.memory_gib <= 0:
+        raise InvalidInput(f"GPU {spec.name} has no memory configured")
+
+
+def _config_errors(shape: ModelShape, spec: GpuSpec, tp: int) -> list[str]:
+    errors = _tp_head_errors(shape, tp)
+    if spec.gpus_per_node is not None and tp > spec.gpus_per_node:
+        errors.append(
+            f"--tensor-parallel-size {tp} needs {tp} GPUs on one node; {spec.name} nodes have {spec.gpus_per_node}"
+        )
+    return errors
+
+
 def estimate_fit(
     shape: ModelShape,
     weights: WeightsInfo,
@@ -1015,17 +1106,14 @@ def estimate_fit(
     overheads: Overheads | None = None,
     vllm_version: str | None = None,
     profiles: Sequence[GpuSpec | GpuProfile] = (),
+    max_num_batched_tokens: int | None = None,
+    max_num_seqs: int | None = None,
+    enforce_eager: bool = False,
 ) -> FitReport:
     """Estimate whether vLLM starts with these settings, how much KV cache it gets, and what would help."""
     spec = as_gpu_spec(gpu)
-    if isinstance(tensor_parallel, bool) or not isinstance(tensor_parallel, int) or tensor_parallel < 1:
-        raise InvalidInput("tensor_parallel must be a whole number ≥ 1", details={"field": "tensor_parallel"})
-    if max_model_len is not None and (isinstance(max_model_len, bool) or max_model_len < 1):
-        raise InvalidInput("max_model_len must be a whole number ≥ 1", details={"field": "max_model_len"})
-    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
-        raise InvalidInput("gpu_memory_utilization must be in (0, 1]", details={"field": "gpu_memory_utilization"})
-    if spec.memory_gib <= 0:
-        raise InvalidInput(f"GPU {spec.name} has no memory configured")
+    flags = VllmFlags(max_num_batched_tokens, max_num_seqs, bool(enforce_eager))
+    _check_arguments(spec, tensor_parallel, max_model_len, gpu_memory_utilization, flags)
     version = vllm_version or spec.vllm_version
     if gpu_memory_utilization is None:
         util = default_gpu_memory_utilization(version)
@@ -1041,52 +1129,22 @@ def estimate_fit(
         model_max = FALLBACK_MAX_MODEL_LEN
         approx.append(f"config.json has no max_position_embeddings; assuming {FALLBACK_MAX_MODEL_LEN:,}")
     length = max_model_len if max_model_len is not None else model_max
-    length_source = "requested" if max_model_len is not None else "model default"
     if not weights.exact:
         approx.append(weights.note or "weights estimated from config.json")
 
-    errors = _tp_head_errors(shape, tensor_parallel)
-    if spec.gpus_per_node is not None and tensor_parallel > spec.gpus_per_node:
-        errors.append(
-            f"--tensor-parallel-size {tensor_parallel} needs {tensor_parallel} GPUs on one node; "
-            f"{spec.name} nodes have {spec.gpus_per_node}"
-        )
+    errors = _config_errors(shape, spec, tensor_parallel)
     tp_invalid = bool(errors)
     if length > model_max:
         errors.append(
             f"--max-model-len {length:,} exceeds the model's maximum context ({model_max:,} tokens); vLLM refuses it"
         )
-
-    resolved = resolve_overheads(shape.kind, tensor_parallel, spec, overheads)
-    weights_mem = weights.memory_bytes(serving_bytes, quantized=shape.quantization is not None)
-    budget = compute_budget(
-        shape,
-        weights_mem,
-        memory_gib=spec.memory_gib,
-        utilization=util,
-        tensor_parallel=tensor_parallel,
-        kv_dtype_bytes=kv_bytes,
-        overheads=resolved,
-        model_max_len=model_max,
-    )
-    starts = budget.fits(length)
-    if errors:
-        verdict: Verdict = "invalid"
-        level: Level = "no"
-    elif starts:
-        verdict, level = "fits", "fits"
-    else:
-        verdict = "does_not_start"
-        useful = min(MIN_USEFUL_MAX_MODEL_LEN, model_max)
-        level = "reduced" if budget.largest_max_model_len >= useful else "no"
-
     context = _Context(
         shape=shape,
         weights=weights,
         gpu=spec,
         util=util,
         util_requested=gpu_memory_utilization is not None,
-        vllm_version=vllm_version,
+        vllm_version=version,
         tp=tensor_parallel,
         kv_cache_dtype=kv_cache_dtype,
         kv_bytes=kv_bytes,
@@ -1094,15 +1152,22 @@ def estimate_fit(
         overheads=overheads,
         model_max=model_max,
         length=length,
-        budget=budget,
+        flags=flags,
     )
+    run = context.profile_run(spec, tensor_parallel)
+    resolved = resolve_overheads(run, shape.kind, spec, overheads)
+    if overheads is None:
+        approx.extend(n for n in run.notes if n not in approx)
+    weights_mem = weights.memory_bytes(serving_bytes, quantized=shape.quantization is not None)
+    budget = context.budget_for(weights_bytes=weights_mem, overheads=resolved)
+    context = replace(context, budget=budget)
+    verdict, level = _verdict(budget, length, model_max, bool(errors))
     fixes = () if verdict == "fits" else tuple(_fixes(context, profiles, tp_invalid=tp_invalid))
-    reasons = _reasons(context, resolved, weights_mem, util_source)
     report = FitReport(
         verdict=verdict,
         level=level,
         summary="",
-        reasons=tuple(reasons + errors),
+        reasons=tuple(_reasons(context, resolved, weights_mem, util_source) + errors),
         errors=tuple(errors),
         approximate_reasons=tuple(approx),
         gpu=spec,
@@ -1111,7 +1176,7 @@ def estimate_fit(
         overheads=resolved,
         budget=budget,
         max_model_len=length,
-        max_model_len_source=length_source,
+        max_model_len_source="requested" if max_model_len is not None else "model default",
         tensor_parallel=tensor_parallel,
         gpu_memory_utilization=util,
         utilization_source=util_source,
@@ -1120,8 +1185,18 @@ def estimate_fit(
         kv_dtype_bytes=kv_bytes,
         fixes=fixes,
         vllm_version=version,
+        profile_run=run,
     )
     return _with_summary(report)
+
+
+def _verdict(budget: Budget, length: int, model_max: int, invalid: bool) -> tuple[Verdict, Level]:
+    if invalid:
+        return "invalid", "no"
+    if budget.fits(length):
+        return "fits", "fits"
+    useful = min(MIN_USEFUL_MAX_MODEL_LEN, model_max)
+    return "does_not_start", "reduced" if budget.largest_max_model_len >= useful else "no"
 
 
 @dataclass(frozen=True)
@@ -1139,7 +1214,29 @@ class _Context:
     overheads: Overheads | None
     model_max: int
     length: int
-    budget: Budget
+    flags: VllmFlags = field(default_factory=VllmFlags)
+    budget: Budget | None = None
+
+    @property
+    def current(self) -> Budget:
+        assert self.budget is not None
+        return self.budget
+
+    def profile_run(self, gpu: GpuSpec, tp: int) -> ProfileRun:
+        """vLLM's profiling run modelled for this model on ``gpu`` at tensor parallel ``tp``."""
+        inputs = ProfileInputs(
+            vllm_version=self.vllm_version or gpu.vllm_version,
+            gpu_name=gpu.name,
+            gpu_memory_gib=gpu.memory_gib,
+            ampere_or_newer=gpu.ampere_or_newer,
+            serving_bytes=self.serving_bytes,
+            tensor_parallel=tp,
+            max_model_len=min(self.length, self.model_max),
+            max_num_batched_tokens=self.flags.max_num_batched_tokens,
+            max_num_seqs=self.flags.max_num_seqs,
+            enforce_eager=self.flags.enforce_eager,
+        )
+        return model_profile_run(self.shape, inputs)
 
     def budget_for(
         self,
@@ -1148,7 +1245,9 @@ class _Context:
         tp: int | None = None,
         kv_bytes: int | None = None,
         weights_bytes: int | None = None,
+        overheads: Overheads | None = None,
     ) -> Budget:
+        """The budget with one thing changed (another GPU, tp, KV dtype or weights size)."""
         g = gpu or self.gpu
         t = tp or self.tp
         util = (
@@ -1158,27 +1257,27 @@ class _Context:
         )
         return compute_budget(
             self.shape,
-            weights_bytes if weights_bytes is not None else self.budget.weights_bytes,
+            weights_bytes if weights_bytes is not None else self.current.weights_bytes,
             memory_gib=g.memory_gib,
             utilization=util,
             tensor_parallel=t,
             kv_dtype_bytes=kv_bytes or self.kv_bytes,
-            overheads=self._overheads_for(g, t),
+            overheads=overheads or self._overheads_for(g, t),
             model_max_len=self.model_max,
         )
 
     def _overheads_for(self, gpu: GpuSpec, tp: int) -> Overheads:
         """Overheads for an alternative GPU or tensor-parallel size."""
         # Caller-measured overheads describe this model, so they carry over to other GPUs; only the
-        # non-torch part moves with tensor parallel (NCCL buffers), by the table's difference.
+        # non-torch part moves with tensor parallel (NCCL buffers), by the model's difference.
+        run = self.profile_run(gpu, tp)
         if self.overheads is None:
-            return resolve_overheads(self.shape.kind, tp, gpu, None)
+            return resolve_overheads(run, self.shape.kind, gpu, None)
         if tp == self.tp:
             return self.overheads
-        kind = self.shape.kind
-        delta = default_overheads(kind, tp).non_torch_gib - default_overheads(kind, self.tp).non_torch_gib
-        return Overheads(
-            activation_gib=self.overheads.activation_gib,
+        delta = gib(run.non_torch_bytes - self.profile_run(self.gpu, self.tp).non_torch_bytes)
+        return replace(
+            self.overheads,
             non_torch_gib=max(0.0, self.overheads.non_torch_gib + delta),
             source=f"{self.overheads.source}, non-torch adjusted for tensor-parallel {tp}",
         )
@@ -1194,7 +1293,7 @@ def _fixes(ctx: _Context, profiles: Sequence[GpuSpec | GpuProfile], *, tp_invali
         tp_fix = _tensor_parallel_fix(ctx, min(ctx.length, ctx.model_max), invalid=True)
         return [tp_fix] if tp_fix is not None else []
     fixes: list[Fix] = []
-    b, length = ctx.budget, ctx.length
+    b, length = ctx.current, ctx.length
     largest = b.largest_max_model_len
     target = min(length, ctx.model_max)
     if largest > 0 and (not b.fits(length) or length > ctx.model_max):
@@ -1251,7 +1350,7 @@ def _quantized_fixes(ctx: _Context, target: int) -> list[Fix]:
     shape = ctx.shape
     if shape.quantization is not None or ctx.weights.parameter_count <= 0:
         return []
-    if ctx.budget.weights_bytes < ctx.weights.parameter_count * 1.5:
+    if ctx.current.weights_bytes < ctx.weights.parameter_count * 1.5:
         return []  # already below 16 bits per parameter
     params = ctx.weights.parameter_count
     embed = min((shape.vocab_size or 0) * (shape.hidden_size or 0) * (1 if shape.tie_word_embeddings else 2), params)
@@ -1265,7 +1364,7 @@ def _quantized_fixes(ctx: _Context, target: int) -> list[Fix]:
         # embeddings and lm_head stay 16-bit in both formats
         new_bytes = math.ceil((params - embed) * per_param) + embed * ctx.serving_bytes
         alt = ctx.budget_for(weights_bytes=new_bytes)
-        if alt.kv_tokens <= ctx.budget.kv_tokens:
+        if alt.kv_tokens <= ctx.current.kv_tokens:
             continue
         ok = alt.fits(target)
         out.append(
@@ -1275,7 +1374,7 @@ def _quantized_fixes(ctx: _Context, target: int) -> list[Fix]:
                 value=value,
                 description=(
                     f"{label} of this model would need ~{_fmt_gib(new_bytes)} of weights "
-                    f"(now {_fmt_gib(ctx.budget.weights_bytes)}), leaving {alt.kv_tokens:,} tokens of KV cache"
+                    f"(now {_fmt_gib(ctx.current.weights_bytes)}), leaving {alt.kv_tokens:,} tokens of KV cache"
                 ),
                 kv_tokens=alt.kv_tokens,
                 max_model_len=alt.largest_max_model_len,
@@ -1297,7 +1396,11 @@ def _tensor_parallel_fix(ctx: _Context, target: int, *, invalid: bool) -> Fix | 
         if alt.fits(target):
             best = (tp, alt)
             break
-        if not invalid and alt.kv_tokens > ctx.budget.kv_tokens and (best is None or alt.kv_tokens > best[1].kv_tokens):
+        if (
+            not invalid
+            and alt.kv_tokens > ctx.current.kv_tokens
+            and (best is None or alt.kv_tokens > best[1].kv_tokens)
+        ):
             best = (tp, alt)
     if best is None:
         return None
@@ -1356,7 +1459,7 @@ def _bigger_gpu_fix(ctx: _Context, target: int, profiles: Sequence[GpuSpec | Gpu
 
 
 def _reasons(ctx: _Context, over: Overheads, weights_mem: int, util_source: str) -> list[str]:
-    b, tp = ctx.budget, ctx.tp
+    b, tp = ctx.current, ctx.tp
     w = ctx.weights
     weights_source = "exact, from safetensors" if w.exact else "estimated from config.json"
     lines = [
@@ -1364,8 +1467,9 @@ def _reasons(ctx: _Context, over: Overheads, weights_mem: int, util_source: str)
         f"gpu-memory-utilization {ctx.util:g} ({util_source}) = {_fmt_gib(b.usable_bytes)} usable per GPU",
         f"weights: {_fmt_gib(weights_mem)} ({weights_source}, {w.parameter_count:,} parameters)"
         + (f"; {_fmt_gib(b.weights_per_gpu_bytes)} per GPU at tensor-parallel {tp}" if tp > 1 else ""),
-        f"runtime overhead: activation peak {over.activation_gib:.2f} GiB + non-torch {over.non_torch_gib:.2f} GiB "
-        f"({over.source})",
+        f"activation peak {over.activation_gib:.2f} GiB ({over.activation_source or over.source})",
+        f"non-torch memory {over.non_torch_gib:.2f} GiB ({over.non_torch_source or over.source})",
+        f"CUDA graphs {over.cuda_graph_gib:.2f} GiB ({over.cuda_graph_source or over.source})",
         f"KV cache: {b.kv_bytes_per_token_per_gpu:,} bytes per token per GPU "
         f"({ctx.shape.kv_formula(ctx.kv_bytes, tp)})",
     ]
@@ -1387,13 +1491,14 @@ def _with_summary(report: FitReport) -> FitReport:
         summary = "Not a valid configuration: " + "; ".join(report.errors) + "."
     elif report.verdict == "fits":
         summary = (
-            f"Fits on {where}: {_fmt_gib(b.kv_budget_bytes)} of KV cache = {b.kv_tokens:,} tokens, "
+            f"Fits on {where}, with {_fmt_gib(report.spare_bytes)} to spare beyond one {length:,}-token "
+            f"sequence: {_fmt_gib(b.kv_budget_bytes)} of KV cache = {b.kv_tokens:,} tokens, "
             f"{report.max_concurrency:.1f}x concurrency at {length:,} tokens per request."
         )
     elif b.kv_budget_bytes <= 0:
         summary = (
             f"Does not start on {where}: the weights ({_fmt_gib(b.weights_per_gpu_bytes)} per GPU) and runtime "
-            f"overhead ({_fmt_gib(b.activation_bytes + b.non_torch_bytes)}) leave no memory for the KV cache "
+            f"overhead ({_fmt_gib(b.activation_bytes + b.non_torch_bytes + b.cuda_graph_bytes)}) leave no memory for the KV cache "
             f"({_fmt_gib(b.usable_bytes)} usable)."
         )
     else:
@@ -1403,6 +1508,8 @@ def _with_summary(report: FitReport) -> FitReport:
         )
         if report.level == "reduced":
             summary += f" It fits with --max-model-len {b.largest_max_model_len:,} or less."
+    version = f"vLLM {report.vllm_version}" if report.vllm_version else "vLLM (version unknown)"
+    summary += f" Modelled for {version}."
     if report.approximate:
         summary += " (approximate)"
     return replace(report, summary=summary)

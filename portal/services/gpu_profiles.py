@@ -13,9 +13,10 @@ printed on the box), ``vendor``, ``deviceId``, ``features`` (compared case-insen
   ``nvidia.com/gpu.product`` / ``amd.com/gpu.product`` naming this GPU), ``gpusPerNode``.
 
 When ``totalMemoryGiB`` is absent the runtime memory is derived from the nominal size:
-``memoryGB * 10^9 / 2^30 - 0.25 GiB``. Vendors' "GB" is loose (an "80 GB" A100 shows 79.15 GiB, a
-"24 GB" L4 shows 22.49 GiB, a "16 GB" T4 14.75 GiB); reading it as decimal GB minus a small reserve
-never over-states any of them, which is the safe side for a fit verdict.
+``memoryGB * 10^9 / 2^30 - 0.35 GiB``. Vendors' "GB" is loose (CUDA reports 79.25 GiB for an "80 GB"
+A100, 22.05 GiB for a "24 GB" L4, 44.39 GiB for a "48 GB" L40S, 14.74 GiB for a "16 GB" T4: sources
+in ``portal/data/README.md``); reading it as decimal GB minus a small reserve never over-states any
+of them, which is the safe side for a fit verdict.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 GIB = 2**30
-DERIVED_MEMORY_RESERVE_GIB = 0.25
+DERIVED_MEMORY_RESERVE_GIB = 0.35
 BUNDLED_FILE = "gpu-profiles.json"
 
 MODEL_KINDS = ("dense", "moe", "multimodal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,11 +35,15 @@ HEARTBEAT_TYPES: set[str] = set()
 _last_reap = 0.0
 
 
-def register_job_type(job_type: str, func_path: str, *, heartbeat: bool = False) -> None:
-    """Declare the RQ function (dotted path) that runs a job type (and whether it sends heartbeats)."""
+def register_job_type(
+    job_type: str, func_path: str, *, heartbeat: bool = False, on_reaped: Callable[[Job], None] | None = None
+) -> None:
+    """Declare the RQ function (dotted path) that runs a job type, whether it sends heartbeats, and its reap hook."""
     JOB_FUNCTIONS[job_type] = func_path
     if heartbeat:
         HEARTBEAT_TYPES.add(job_type)
+    if on_reaped is not None:
+        REAP_HOOKS[job_type] = on_reaped
 
 
 def now() -> datetime:
@@ -283,6 +288,19 @@ def fail_if_active(job_id: str, reason: str) -> bool:
     if job is None or job.status not in ("pending", "running"):
         return False
     fail(job, reason)
+    return True
+
+
+SHUTDOWN_REASON = "stopped: the portal was shut down; retry resumes"
+
+
+def stop_for_shutdown(job_id: str) -> bool:
+    """Fail a running job because its worker is shutting down (the job's code sees it and stops)."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.status not in ("pending", "running"):
+        return False
+    fail(job, SHUTDOWN_REASON, stage="stopped")
+    _on_reaped(job)
     return True
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import text
 
 from portal import __version__
@@ -79,13 +79,12 @@ def queue_depth() -> int | None:
         return None
 
 
-_INFO_SECTIONS: list[Callable[[Settings], dict[str, Any]]] = []
+InfoSection = Callable[[Settings], dict[str, Any]]
 
 
-def info_section(func: Callable[[Settings], dict[str, Any]]) -> Callable[[Settings], dict[str, Any]]:
-    """Let other areas (catalog, weights, cluster) add their part to /system/info."""
-    _INFO_SECTIONS.append(func)
-    return func
+def register_info_sections(app: Flask, sections: list[InfoSection]) -> None:
+    """Set the functions whose dicts other areas (catalog, cluster, GPU profiles) add to /system/info."""
+    app.extensions["info_sections"] = list(sections)
 
 
 def system_info() -> dict[str, Any]:
@@ -137,7 +136,7 @@ def system_info() -> dict[str, Any]:
         },
         "health": health(),
     }
-    for section in _INFO_SECTIONS:
+    for section in current_app.extensions.get("info_sections", []):
         info.update(section(settings))
     try:
         recent, _ = job_service.list_jobs(limit=10)

@@ -15,7 +15,7 @@ from portal.config import Settings
 from portal.devcluster.schema import validate_inference_service
 from portal.errors import PortalError
 from portal.extensions import current_settings
-from portal.services import discovery, vllm_registry
+from portal.services import discovery, manifests, vllm_registry
 from portal.services.catalog_entry import parse_entry
 from portal.services.cluster import Cluster, get_cluster, get_configmap, get_pvc, get_secret, get_serving_runtime
 from portal.services.fit import estimate_fit
@@ -235,7 +235,7 @@ class _Validator:
         return self.cluster_call("gpu-capacity", check)
 
     def runtime(self, entry: Mapping[str, Any]) -> Check:
-        name = str(entry.get("runtime") or discovery.DEFAULT_RUNTIME)
+        name = str(entry.get("runtime") or manifests.DEFAULT_RUNTIME)
         ns = self.settings.validation_namespace
 
         def check() -> Check:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import stat
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 JOB_TYPE = "weight_install"
 MARKER = ".model-manager"
 RESERVED_NAMES = frozenset({".hf-cache", "modules", "lost+found"})
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_SUFFIX = ".partial"  # staging of an older release (one per target); still reserved and swept
+PARTIAL_INFIX = ".partial-"  # <target>.partial-<key of repo and commit>: the staging of one install
 OLD_INFIX = ".old-"
 PART_SUFFIX = ".part"
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -56,10 +59,9 @@ MAX_PATTERNS = 200
 DOWNLOAD_THREADS = 6
 CHUNK = 256 * 1024  # largest read/hash/write block; fits the CPU cache (measured faster than 1-4 MiB)
 PROGRESS_INTERVAL = 0.5  # at most two progress writes a second (DESIGN rule 5)
-HEARTBEAT_INTERVAL = 2.0
 SCAN_THREADS = 2  # usage/list walk: lstat releases the GIL; 2 measured best on 2 cores (3-4 slower)
-NETWORK_RETRIES = 2  # in-attempt resumes of a dropped connection before the attempt fails
-INSTALL_MAX_ATTEMPTS = 3
+HASH_PROBE_THREADS = 8  # HEAD requests that read a file's hash from the resolve headers
+SWEEP_INTERVAL = 600.0  # the worker sweeps old staging dirs at most this often
 
 
 # -- paths -------------------------------------------------------------------------------------------
@@ -93,9 +95,14 @@ def is_reserved(relative: str) -> bool:
     for segment in relative.split("/"):
         if segment in RESERVED_NAMES or segment.startswith("."):
             return True
-        if segment.endswith(PARTIAL_SUFFIX) or OLD_INFIX in segment:
+        if is_staging_name(segment):
             return True
     return False
+
+
+def is_staging_name(name: str) -> bool:
+    """True for our staging (`*.partial`, `*.partial-<key>`) and replaced-version (`*.old-<ts>`) dir names."""
+    return name.endswith(PARTIAL_SUFFIX) or PARTIAL_INFIX in name or OLD_INFIX in name
 
 
 def _refuse_escape(raw: str) -> None:
@@ -182,7 +189,7 @@ def _tally(path: str, tally: _Tally, *, skip_staging: bool = True) -> None:
                 for entry in entries:
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            if skip_staging and (entry.name.endswith(PARTIAL_SUFFIX) or OLD_INFIX in entry.name):
+                            if skip_staging and is_staging_name(entry.name):
                                 continue
                             stack.append(entry.path)
                         elif entry.is_file(follow_symlinks=False):
@@ -234,6 +241,63 @@ class _Dir:
     subdirs: list[_Dir] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A directory's own tally as last scanned, valid while its inode and mtime are unchanged."""
+
+    ino: int
+    mtime_ns: int
+    scanned_ns: int
+    size: int
+    files: int
+    newest: float
+    marked: bool
+    subdirs: tuple[str, ...]
+    marker: dict[str, Any] | None
+
+
+class _UsageCache:
+    """Per-directory tallies of the volume keyed by (inode, mtime): a read re-scans only changed dirs.
+
+    Adding, removing or renaming an entry changes its directory's mtime, and installs are published by
+    renaming a finished directory into place, so one lstat per directory tells what must be read again.
+    A directory modified within RACY_NS of its scan is read again next time (the same mtime could hide a
+    second change). Files rewritten in place keep their directory's mtime: a full re-scan every
+    WEIGHTS_USAGE_REFRESH (in a background thread) bounds how stale such a figure can get.
+    """
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.dirs: dict[str, _Seen] = {}
+        self.full_scan_at = 0.0  # monotonic clock of the last full walk
+        self.full_scan_wall = 0.0
+        self.refreshing = False
+
+    def lookup(self, path: str) -> _Seen | None:
+        """The cached tally of `path` when the directory did not change since it was scanned."""
+        seen = self.dirs.get(path)
+        if seen is None:
+            return None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if st.st_ino != seen.ino or st.st_mtime_ns != seen.mtime_ns or seen.scanned_ns - st.st_mtime_ns < self.RACY_NS:
+            return None
+        return seen
+
+    def clear(self) -> None:
+        """Forget every tally (the next read walks the whole volume)."""
+        with self.lock:
+            self.dirs.clear()
+            self.full_scan_at = 0.0
+
+
+_USAGE = _UsageCache()
+
+
 def _scan_dir(node: _Dir) -> list[_Dir]:
     """Sum one directory's regular files (lstat via DirEntry, d_type for dirs), note its marker; its subdirs."""
     size = files = 0
@@ -270,29 +334,69 @@ def _scan_dir(node: _Dir) -> list[_Dir]:
     return subdirs
 
 
-def _walk(roots: list[_Dir]) -> None:
-    """Scan every directory below `roots`, SCAN_THREADS at a time (the lstat syscalls release the GIL)."""
+def _visit(node: _Dir, cache: _UsageCache | None) -> list[_Dir]:
+    """Fill one directory from the cache when unchanged, else scan it (and remember the scan)."""
+    seen = cache.lookup(node.path) if cache is not None else None
+    if seen is not None:
+        node.size, node.files, node.newest, node.marked = seen.size, seen.files, seen.newest, seen.marked
+        prefix = f"{node.relative}/" if node.relative else ""
+        node.subdirs = [_Dir(os.path.join(node.path, name), prefix + name) for name in seen.subdirs]
+        return node.subdirs
+    try:
+        before = os.lstat(node.path)
+    except OSError:
+        before = None
+    scanned_ns = time.time_ns()
+    subdirs = _scan_dir(node)
+    if cache is not None and before is not None:
+        marker = read_marker(Path(node.path)) if node.marked else None
+        names = tuple(os.path.basename(sub.path) for sub in subdirs)
+        seen = _Seen(
+            before.st_ino,
+            before.st_mtime_ns,
+            scanned_ns,
+            node.size,
+            node.files,
+            node.newest,
+            node.marked,
+            names,
+            marker,
+        )
+        with cache.lock:
+            cache.dirs[node.path] = seen
+    return subdirs
+
+
+def _walk(roots: list[_Dir], cache: _UsageCache | None = None) -> None:
+    """Visit every directory below `roots`, SCAN_THREADS at a time (the lstat syscalls release the GIL)."""
     if not roots:
         return
     with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="weights-scan") as pool:
-        pending = [pool.submit(_scan_dir, node) for node in roots]
+        pending = [pool.submit(_visit, node, cache) for node in roots]
         while pending:
-            pending.extend(pool.submit(_scan_dir, node) for node in pending.pop().result())
+            pending.extend(pool.submit(_visit, node, cache) for node in pending.pop().result())
 
 
-def _fold(node: _Dir, found: list[tuple[str, str, dict[str, Any] | None, _Tally]]) -> tuple[_Tally, bool]:
+def _marker_of(path: str, cache: _UsageCache | None) -> dict[str, Any] | None:
+    seen = cache.dirs.get(path) if cache is not None else None
+    return seen.marker if seen is not None else read_marker(Path(path))
+
+
+def _fold(
+    node: _Dir, found: list[tuple[str, str, dict[str, Any] | None, _Tally]], cache: _UsageCache | None = None
+) -> tuple[_Tally, bool]:
     """Sizes of everything below a scanned dir, and every marked install dir in it (not nested)."""
     tally = _Tally(node.size, node.files, node.newest)
     inner: list[tuple[str, str, dict[str, Any] | None, _Tally]] = []
     below = False
     for sub in node.subdirs:
-        sub_tally, marked = _fold(sub, inner)
+        sub_tally, marked = _fold(sub, inner, cache)
         below = below or marked
         tally.size += sub_tally.size
         tally.files += sub_tally.files
         tally.newest = max(tally.newest, sub_tally.newest)
     if node.marked and node.relative:
-        found.append((node.relative, node.path, read_marker(Path(node.path)), tally))
+        found.append((node.relative, node.path, _marker_of(node.path, cache), tally))
         return tally, True  # an install's own subdirectories belong to it
     found.extend(inner)
     return tally, below or node.marked
@@ -300,7 +404,7 @@ def _fold(node: _Dir, found: list[tuple[str, str, dict[str, Any] | None, _Tally]
 
 def _info_from(path: str, relative: str, marker: dict[str, Any] | None, tally: _Tally) -> dict[str, Any]:
     settings = _settings()
-    return {
+    info = {
         "name": relative,
         "path": path,
         "sizeBytes": tally.size,
@@ -314,10 +418,19 @@ def _info_from(path: str, relative: str, marker: dict[str, Any] | None, tally: _
         "storageUri": storage_uri(relative, settings),
         "inferenceModelPath": inference_path(relative, settings),
     }
+    unverified = (marker or {}).get("unverified")
+    if isinstance(unverified, list) and unverified:
+        info["unverified"] = [str(name) for name in unverified]
+    return info
 
 
 def list_weights() -> list[dict[str, Any]]:
-    """Every install (marked dirs anywhere, plus legacy unmarked top-level dirs), largest first; one pass."""
+    """Every install (marked dirs anywhere, plus legacy unmarked top-level dirs), largest first."""
+    return _list(_USAGE)
+
+
+def _list(cache: _UsageCache | None) -> list[dict[str, Any]]:
+    """One pass over the volume; with a cache, only directories that changed since their scan are read."""
     root = storage_root()
     if not root.is_dir():
         return []
@@ -329,10 +442,10 @@ def list_weights() -> list[dict[str, Any]]:
     except OSError:
         return []
     nodes = [_Dir(path, name) for name, path in top]
-    _walk(nodes)  # one pass over the whole volume, in parallel
+    _walk(nodes, cache)  # one pass over the whole volume, in parallel
     for node in nodes:
         found: list[tuple[str, str, dict[str, Any] | None, _Tally]] = []
-        tally, marked = _fold(node, found)
+        tally, marked = _fold(node, found, cache)
         if marked:
             results.extend(_info_from(p, rel, marker, t) for rel, p, marker, t in found)
         elif tally.files or not _only_staging(Path(node.path)):
@@ -341,13 +454,49 @@ def list_weights() -> list[dict[str, Any]]:
     return results
 
 
+def refresh_usage() -> list[dict[str, Any]]:
+    """Walk the whole volume again (every directory read afresh) and keep the result as the cache."""
+    fresh = _UsageCache()
+    results = _list(fresh)
+    with _USAGE.lock:
+        _USAGE.dirs = fresh.dirs
+        _USAGE.full_scan_at = time.monotonic()
+        _USAGE.full_scan_wall = time.time()
+    return results
+
+
+def _cached_listing() -> tuple[list[dict[str, Any]], float]:
+    """The listing from the cache (changed dirs re-read) and the age in seconds of its oldest full walk.
+
+    The first read walks the volume; after that a full re-walk starts in a background thread once the
+    last one is older than WEIGHTS_USAGE_REFRESH, and this read answers from the validated cache meanwhile.
+    """
+    interval = _settings().weights_usage_refresh
+    if not _USAGE.full_scan_at:
+        return refresh_usage(), 0.0
+    age = time.monotonic() - _USAGE.full_scan_at
+    if age >= interval and not _USAGE.refreshing:
+        _USAGE.refreshing = True
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def refresh() -> None:
+            try:
+                with app.app_context():
+                    refresh_usage()
+            finally:
+                _USAGE.refreshing = False
+
+        threading.Thread(target=refresh, name="weights-usage-refresh", daemon=True).start()
+    return _list(_USAGE), age
+
+
 def _only_staging(path: Path) -> bool:
     """True when a dir holds nothing but our staging dirs (an org dir during a first install)."""
     try:
         names = [e.name for e in os.scandir(path)]
     except OSError:
         return False
-    return bool(names) and all(n.endswith(PARTIAL_SUFFIX) or OLD_INFIX in n for n in names)
+    return bool(names) and all(is_staging_name(n) for n in names)
 
 
 def get_info(raw_name: str) -> dict[str, Any]:
@@ -369,9 +518,13 @@ def volume_stats(root: Path | None = None) -> tuple[int | None, int | None]:
 
 
 def usage() -> dict[str, Any]:
-    """Volume usage: statfs total/available (capped by WEIGHTS_VOLUME_LIMIT_BYTES), bytes used by installs."""
+    """Volume usage: statfs total/available (capped by WEIGHTS_VOLUME_LIMIT_BYTES), bytes used by installs.
+
+    `checkedAt` is when this figure was validated (every directory's mtime compared with its cached scan);
+    `fullScanAgeSeconds` is how long ago the volume was last walked in full (bounds in-place rewrites).
+    """
     settings = _settings()
-    models = list_weights()
+    models, age = _cached_listing()
     used = sum(m["sizeBytes"] for m in models)
     total, available = volume_stats()
     limit = settings.weights_volume_limit_bytes
@@ -396,6 +549,8 @@ def usage() -> dict[str, Any]:
         "limitBytes": limit,
         "modelCount": len(models),
         "models": models,
+        "checkedAt": _iso_ts(time.time()),
+        "fullScanAgeSeconds": round(age, 1),
     }
 
 
@@ -606,11 +761,18 @@ def active_install_for(target: str) -> Job | None:
     ).first()
 
 
-def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tuple[str, list[dict[str, Any]]]:
-    """Resolve a revision to its commit sha and the selected files with sizes and LFS sha256."""
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_GIT_OID_HEX = re.compile(r"[0-9a-f]{40}")
 
+
+def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """Resolve a revision to its commit sha and the selected files with sizes and expected hashes.
+
+    Each file's hash comes from the first place the Hub offers it: the model info's LFS record
+    (`files_metadata`), then the tree API's `lfs.oid`, then the resolve headers (`X-Linked-Etag` is an LFS
+    file's sha256; the `ETag` of a file served directly is its git blob id). Neither: `sha256` and
+    `gitOid` stay None and the file is installed unverified (or refused under WEIGHTS_REQUIRE_SHA256).
+    """
     api = _hf_api()
     try:
         info = api.model_info(repo_id, revision=revision or None, files_metadata=True, timeout=20)
@@ -625,13 +787,9 @@ def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tu
         if not name or name.endswith("/") or not _selected(name, patterns):
             continue
         lfs = sibling.lfs
-        manifest.append(
-            {
-                "name": name,
-                "size": int(sibling.size if sibling.size is not None else (lfs.size if lfs else 0)),
-                "sha256": lfs.sha256 if lfs else None,
-            }
-        )
+        digest = lfs.sha256 if lfs is not None and _SHA256_HEX.fullmatch(str(lfs.sha256 or "")) else None
+        size = sibling.size if sibling.size is not None else (lfs.size if lfs else 0)
+        manifest.append({"name": name, "size": int(size), "sha256": digest, "gitOid": None})
     manifest.sort(key=lambda f: f["name"])
     if not manifest:
         raise InvalidInput(
@@ -639,16 +797,68 @@ def resolve_files(repo_id: str, revision: str | None, patterns: list[str]) -> tu
             code="no_files",
             details={"hfModelId": repo_id, "files": patterns},
         )
-    # The model API shows gated repos to anyone; a HEAD on a file tells whether we may download.
-    probe = min(manifest, key=lambda f: f["size"])
-    url = hf_hub_url(repo_id, probe["name"], revision=sha, endpoint=_settings().hf_endpoint)
+    if any(not f["sha256"] for f in manifest):
+        _hashes_from_tree(api, repo_id, sha, manifest)
+    # The model API shows gated repos to anyone: a HEAD on a file tells whether we may download it, and
+    # its headers carry the hashes the other sources lacked.
+    missing = [f for f in manifest if not f["sha256"]]
+    _hashes_from_resolve(repo_id, sha, missing or [min(manifest, key=lambda f: f["size"])], revision)
+    return sha, manifest
+
+
+def unverified_files(manifest: list[dict[str, Any]]) -> list[str]:
+    """Names of the files the Hub gave no hash for (neither sha256 nor git blob id)."""
+    return [f["name"] for f in manifest if not (f.get("sha256") or f.get("gitOid"))]
+
+
+def _hashes_from_tree(api: Any, repo_id: str, sha: str, manifest: list[dict[str, Any]]) -> None:
+    """Fill missing sha256 from the tree API's `lfs.oid` (a mirror may leave `lfs` out of model info)."""
+    wanted = {f["name"]: f for f in manifest if not f["sha256"]}
     try:
-        get_hf_file_metadata(url, token=_hf_token(), timeout=20)
-    except hf_errors.GatedRepoError as exc:
-        raise _hub_error(exc, repo_id, revision) from exc
+        for entry in api.list_repo_tree(repo_id, revision=sha, recursive=True):
+            spec = wanted.get(getattr(entry, "path", ""))
+            lfs = getattr(entry, "lfs", None)
+            if spec is not None and lfs is not None and _SHA256_HEX.fullmatch(str(lfs.sha256 or "")):
+                spec["sha256"] = lfs.sha256
+    except Exception as exc:  # a second source only: the resolve headers are still asked
+        log.info("tree listing of %s@%s gave no hashes: %s", repo_id, sha, type(exc).__name__)
+
+
+def _hashes_from_resolve(repo_id: str, sha: str, files: list[dict[str, Any]], revision: str | None) -> None:
+    """HEAD each file's resolve URL (no redirect followed): access check plus `X-Linked-Etag` / `ETag`."""
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status  # type: ignore[attr-defined]
+
+    endpoint = _settings().hf_endpoint
+    headers = build_hf_headers(token=_hf_token(), library_name="model-manager")
+    headers["Accept-Encoding"] = "identity"
+
+    def probe(spec: dict[str, Any]) -> None:
+        url = hf_hub_url(repo_id, spec["name"], revision=sha, endpoint=endpoint)
+        response = get_session().head(url, headers=headers, follow_redirects=False, timeout=20)
+        hf_raise_for_status(response)
+        linked = _etag(response.headers.get("X-Linked-Etag"))
+        etag = _etag(response.headers.get("ETag"))
+        if linked and _SHA256_HEX.fullmatch(linked):
+            spec["sha256"] = linked
+        elif response.status_code == 200 and etag and _SHA256_HEX.fullmatch(etag):
+            spec["sha256"] = etag  # an LFS file served directly under its sha256
+        elif response.status_code == 200 and etag and _GIT_OID_HEX.fullmatch(etag) and not spec["sha256"]:
+            spec["gitOid"] = etag  # served directly (not redirected to LFS storage): the content's git blob id
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(HASH_PROBE_THREADS, len(files)), thread_name_prefix="hf-head") as pool:
+            list(pool.map(probe, files))
     except Exception as exc:
         raise _hub_error(exc, repo_id, revision) from exc
-    return sha, manifest
+
+
+def _etag(value: str | None) -> str | None:
+    if not value:
+        return None
+    text = value.strip()
+    text = text.removeprefix("W/")
+    return text.strip('"').lower() or None
 
 
 def request_install(
@@ -688,6 +898,16 @@ def request_install(
             details={"target": relative},
         )
     sha, manifest = resolve_files(repo_id, revision, patterns)
+    settings = _settings()
+    unverified = unverified_files(manifest)
+    if unverified and settings.weights_require_sha256:
+        shown = ", ".join(unverified[:5]) + (f" and {len(unverified) - 5} more" if len(unverified) > 5 else "")
+        raise Conflict(
+            f"Hugging Face gives no hash for {len(unverified)} file(s) of {repo_id} ({shown}); "
+            "WEIGHTS_REQUIRE_SHA256=true refuses to install bytes that cannot be verified",
+            code="sha256_unavailable",
+            details={"hfModelId": repo_id, "revision": sha, "unverified": unverified},
+        )
     total = sum(f["size"] for f in manifest)
     room = free_bytes()
     if room is not None and room < total:
@@ -696,7 +916,6 @@ def request_install(
             code="insufficient_storage",
             details={"requiredBytes": total, "availableBytes": room, "target": relative},
         )
-    settings = _settings()
     payload = {
         "hfModelId": repo_id,
         "revision": revision or "main",
@@ -705,6 +924,7 @@ def request_install(
         "overwrite": bool(overwrite),
         "files": patterns,
         "manifest": manifest,
+        "unverified": unverified,
         "timeoutSeconds": settings.weights_install_timeout,
     }
     job = job_service.create_job(
@@ -713,7 +933,6 @@ def request_install(
         payload=payload,
         target=relative,
         model_id=repo_id,
-        max_attempts=INSTALL_MAX_ATTEMPTS,
         message=f"Queued: {len(manifest)} files, {human_size(total)}",
         timeout=settings.weights_install_timeout,
         fields={"bytes_total": total, "files_total": len(manifest), "bytes_done": 0, "files_done": 0},
@@ -736,7 +955,17 @@ class InstallError(Exception):
 
 
 class Cancelled(Exception):
-    """The job was cancelled while downloading."""
+    """The job was cancelled (or stopped by a shutdown) while downloading."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying: `what` says it in words, `retry_after` is the server's wish (seconds)."""
+
+    def __init__(self, what: str, technical: str, retry_after: float | None = None) -> None:
+        super().__init__(technical)
+        self.what = what
+        self.technical = technical
+        self.retry_after = retry_after
 
 
 class _Stream:
@@ -754,7 +983,7 @@ class _Progress:
     """Counters the download threads add to; only the job's main thread writes the row.
 
     The hot path (bytes arriving) bumps a per-file `_Stream` counter without taking the lock; the rare
-    events (resume, rewind, file finished) take it. `snapshot()` sums everything for the reporter.
+    events (resume, rewind, file finished, retry) take it. `snapshot()` sums everything for the reporter.
     """
 
     base: int = 0  # bytes counted from parts already on disk, minus rewinds
@@ -762,6 +991,9 @@ class _Progress:
     current: str | None = None
     streams: list[_Stream] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    retries: int = 0
+    events: list[tuple[str, str]] = field(default_factory=list)  # (message in words, technical error)
+    notice: tuple[str, float] | None = None  # the retry message shown until this monotonic time
     _seen: dict[int, int] = field(default_factory=dict)
 
     def stream(self, name: str) -> _Stream:
@@ -783,6 +1015,20 @@ class _Progress:
         with self.lock:
             self.files_done += 1
 
+    def retrying(self, message: str, technical: str, show_for: float) -> None:
+        """Note a retry: the message becomes the job's message, the technical error goes to its log."""
+        with self.lock:
+            self.retries += 1
+            self.events.append((message, technical))
+            self.notice = (message, time.monotonic() + show_for)
+
+    def drain(self) -> tuple[list[tuple[str, str]], str | None]:
+        """Retry events since the last call, and the retry message still to be shown (if any)."""
+        with self.lock:
+            events, self.events = self.events, []
+            notice = self.notice
+        return events, (notice[0] if notice is not None and notice[1] > time.monotonic() else None)
+
     def snapshot(self) -> tuple[int, int, int, str | None]:
         """(done, fresh, files_done, current file): fresh counts bytes actually received in this attempt."""
         with self.lock:
@@ -798,7 +1044,7 @@ class _Progress:
 
 
 class _Reporter:
-    """Writes progress (bytes, percent, moving-average rate, ETA) and heartbeats to the Job row."""
+    """Writes progress (bytes, percent, rate, ETA), retry notices and heartbeats to the Job row."""
 
     def __init__(self, job: Job, progress: _Progress, total: int) -> None:
         self.job = job
@@ -834,8 +1080,13 @@ class _Reporter:
         job.eta_seconds = round(remaining / self.rate, 1) if self.rate and self.rate > 1 else None
         if stage:
             job.stage = stage
+        events, notice = self.progress.drain()
+        for words, technical in events:
+            job_service.append_log(job, "warn", "retrying", f"{words} ({technical})", commit=False)
         if message:
             job.message = message
+        elif notice:
+            job.message = notice
         elif job.stage == "downloading":
             job.message = f"Downloading {current or ''} ({human_size(job.bytes_done)} of {human_size(self.total)})"
         job.heartbeat_at = job_service.now()
@@ -852,10 +1103,64 @@ def _row_status(job_id: str) -> str | None:
     return status
 
 
-def _hash_file(path: Path, hasher: Any, stop: threading.Event) -> None:
+class _Digest:
+    """sha256 of a file's bytes (for the marker), plus its git blob id when that is what the Hub gave."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.expected_sha256: str | None = spec.get("sha256") or None
+        self.expected_git: str | None = None if self.expected_sha256 else (spec.get("gitOid") or None)
+        self.size = int(spec["size"])
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the bytes hashed so far (the file starts over)."""
+        self.sha256 = hashlib.sha256()
+        self.git = None
+        if self.expected_git:
+            self.git = hashlib.sha1(b"blob %d\0" % self.size, usedforsecurity=False)
+
+    @property
+    def verifiable(self) -> bool:
+        """True when the Hub gave a hash to compare with."""
+        return bool(self.expected_sha256 or self.expected_git)
+
+    def updater(self) -> Callable[[bytes], None]:
+        """The function the hot loop feeds each chunk to (sha256 alone for LFS files: no extra call)."""
+        git = self.git
+        if git is None:
+            return self.sha256.update
+        sha = self.sha256
+
+        def both(chunk: bytes) -> None:
+            sha.update(chunk)
+            git.update(chunk)
+
+        return both
+
+    def mismatch(self) -> str | None:
+        """What differs from the Hub's record, or None."""
+        if self.expected_sha256 and self.sha256.hexdigest() != self.expected_sha256:
+            return "sha256 differs from the Hub's LFS record"
+        if self.git is not None and self.git.hexdigest() != self.expected_git:
+            return "git blob id differs from the Hub's record"
+        return None
+
+    def entry(self, name: str, size: int) -> dict[str, Any]:
+        """The marker's line for this file."""
+        if not self.verifiable:
+            return {"name": name, "size": size, "sha256": "unverified"}
+        return {
+            "name": name,
+            "size": size,
+            "sha256": self.sha256.hexdigest(),
+            "verifiedBy": "sha256" if self.expected_sha256 else "git-blob-id",
+        }
+
+
+def _hash_file(path: Path, update: Callable[[bytes], None], stop: threading.Event) -> None:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
+            update(chunk)
             if stop.is_set():
                 raise Cancelled()
 
@@ -871,70 +1176,118 @@ class _Fetch:
     stop: threading.Event
     token: str | bool
     endpoint: str
+    retries: int
+    backoff: float
+    backoff_max: float
 
 
-def _download_file(spec: dict[str, Any], ctx: _Fetch) -> None:
-    """Fetch one file into staging (resuming `<file>.part` with Range), verify it, then rename into place.
+def _backoff(ctx: _Fetch, failures: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter (half fixed, half random), at least the server's Retry-After."""
+    ceiling = min(ctx.backoff_max, ctx.backoff * 2.0 ** (failures - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # jitter, not cryptography
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, ctx.backoff_max))
+    return delay
 
-    The body is streamed with requests/urllib3 `read1` (whatever the socket holds, up to CHUNK): far less
-    Python per byte than httpx's 64 KiB h11 events. huggingface_hub still builds the URL and headers.
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_transient(exc: BaseException) -> _Transient | None:
+    """Classify a download failure: transient (retry) or not (None: fail the attempt)."""
+    import requests
+    import urllib3
+
+    if isinstance(exc, _Transient):
+        return exc
+    technical = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+        return _Transient("the Hub did not answer in time", technical)
+    if isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError | ConnectionError):
+        return _Transient("the Hub dropped the connection", technical)
+    return None  # a disk error (ENOSPC, EACCES, …) is not cured by waiting
+
+
+def _words(what: str, count: int, name: str, delay: float) -> str:
+    times = "once" if count == 1 else f"{count} times"
+    wait_for = f"{delay:.0f} s" if delay >= 1 else f"{delay:.2f} s"
+    return f"{what} {times} while downloading {name}; retrying in {wait_for}"
+
+
+def _download_file(spec: dict[str, Any], ctx: _Fetch) -> dict[str, Any]:
+    """Fetch one file into staging (resuming `<file>.part` with Range), verify it, rename it into place.
+
+    Returns the file's marker line. Bytes already in staging (this commit's, from an earlier attempt)
+    are accepted only after hashing them against the Hub's record; a file with no hash is fetched again.
+    Transient failures are retried up to `ctx.retries` times with backoff, resuming from the bytes on disk.
     """
     import requests
-    from huggingface_hub import hf_hub_url
-    from huggingface_hub.utils._headers import build_hf_headers  # not re-exported with types in 2.4
 
-    name, size, expected = spec["name"], int(spec["size"]), spec.get("sha256")
-    repo_id, sha, staging, progress, stop = ctx.repo_id, ctx.sha, ctx.staging, ctx.progress, ctx.stop
-    token, endpoint = ctx.token, ctx.endpoint
+    name, size = spec["name"], int(spec["size"])
+    staging, progress, stop = ctx.staging, ctx.progress, ctx.stop
     final = staging / name
     part = staging / (name + PART_SUFFIX)
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.is_file() and final.stat().st_size == size:
-        progress.resumed(size)  # verified and renamed by an earlier attempt
-        progress.file_finished()
-        return
-    url = hf_hub_url(repo_id, name, revision=sha, endpoint=endpoint)
-    base_headers = build_hf_headers(token=token, library_name="model-manager")
-    base_headers["Accept-Encoding"] = "identity"  # the bytes as stored: size and sha256 are of those
+    if final.is_file():
+        digest = _Digest(spec)
+        if digest.verifiable and final.stat().st_size == size:
+            _hash_file(final, digest.updater(), stop)
+            if digest.mismatch() is None:
+                progress.resumed(size)  # verified again: finished by an earlier attempt of this commit
+                progress.file_finished()
+                return digest.entry(name, size)
+        final.unlink()
     counter = progress.stream(name)
-    attempts = 0
+    failures = 0
+    kinds: dict[str, int] = {}  # failures of this file by what happened, for the words of the message
     with requests.Session() as session:
         while True:
+            digest = _Digest(spec)
             have = part.stat().st_size if part.exists() else 0
-            if have > size:
-                part.unlink()
+            if have > size or (have and not digest.verifiable):
+                part.unlink()  # longer than the file, or bytes nothing could vouch for: start over
                 have = 0
-            hasher = hashlib.sha256() if expected else None
-            if have and hasher is not None:
-                _hash_file(part, hasher, stop)
+            if have:
+                _hash_file(part, digest.updater(), stop)  # resume the digest over the bytes on disk
             progress.resumed(have)
             start = counter.received
             try:
                 if have < size:
-                    headers = dict(base_headers)
-                    if have:
-                        headers["Range"] = f"bytes={have}-"
-                    with session.get(url, headers=headers, stream=True, timeout=60.0) as response:
-                        if response.status_code == 416 or (have and response.status_code == 200):
-                            # The server ignored or refused the range: start this file over.
-                            progress.rewind(have)
-                            have = 0
-                            hasher = hashlib.sha256() if expected else None
-                            if response.status_code == 416:
-                                part.unlink(missing_ok=True)
-                                raise OSError("range not satisfiable; restarting the file")
-                        if response.status_code >= 400:
-                            raise InstallError(f"download of {name} failed: HTTP {response.status_code}")
-                        _stream_body(response, part, have=have, hasher=hasher, counter=counter, stop=stop)
+                    _fetch_range(session, spec, ctx, part=part, have=have, digest=digest, counter=counter)
             except (Cancelled, InstallError):
                 raise
             except Exception as exc:
-                # A dropped connection: what reached the disk stays, the next try resumes from there.
                 progress.rewind(have + counter.received - start)
-                attempts += 1
-                if attempts > NETWORK_RETRIES or stop.is_set():
+                transient = _as_transient(exc)
+                if transient is None:
                     raise InstallError(f"download of {name} failed: {type(exc).__name__}: {exc}") from exc
-                time.sleep(0.5 * attempts)
+                failures += 1
+                kinds[transient.what] = kinds.get(transient.what, 0) + 1
+                if failures > ctx.retries:
+                    raise InstallError(
+                        f"download of {name} failed: {transient.what} {kinds[transient.what]} times "
+                        f"(WEIGHTS_DOWNLOAD_RETRIES={ctx.retries}); a retry resumes from the verified bytes "
+                        f"({transient.technical})"
+                    ) from exc
+                delay = _backoff(ctx, failures, transient.retry_after)
+                progress.retrying(
+                    _words(transient.what, kinds[transient.what], name, delay), transient.technical, delay + 2
+                )
+                if stop.wait(delay):
+                    raise Cancelled() from exc
                 continue
             received = counter.received - start
             actual = part.stat().st_size if part.exists() else 0
@@ -942,16 +1295,57 @@ def _download_file(spec: dict[str, Any], ctx: _Fetch) -> None:
                 progress.rewind(have + received)
                 part.unlink(missing_ok=True)
                 raise InstallError(f"size mismatch for {name}: expected {size} bytes, got {actual}")
-            if hasher is not None and hasher.hexdigest() != expected:
+            problem = digest.mismatch()
+            if problem is not None:
                 progress.rewind(have + received)
                 part.unlink(missing_ok=True)
-                raise InstallError(f"checksum mismatch for {name}: sha256 differs from the Hub's LFS record")
+                raise InstallError(f"checksum mismatch for {name}: {problem}")
             os.replace(part, final)
             progress.file_finished()
-            return
+            return digest.entry(name, size)
 
 
-def _stream_body(response: Any, part: Path, *, have: int, hasher: Any, counter: _Stream, stop: threading.Event) -> None:
+def _fetch_range(
+    session: Any, spec: dict[str, Any], ctx: _Fetch, *, part: Path, have: int, digest: _Digest, counter: _Stream
+) -> None:
+    """GET the file from byte `have` on and append it to the part file; HTTP trouble becomes _Transient.
+
+    The body is streamed with requests/urllib3 `read1` (whatever the socket holds, up to CHUNK): far less
+    Python per byte than httpx's 64 KiB h11 events. huggingface_hub still builds the URL and headers.
+    """
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils._headers import build_hf_headers  # not re-exported with types in 2.4
+
+    name = spec["name"]
+    url = hf_hub_url(ctx.repo_id, name, revision=ctx.sha, endpoint=ctx.endpoint)
+    headers = build_hf_headers(token=ctx.token, library_name="model-manager")
+    headers["Accept-Encoding"] = "identity"  # the bytes as stored: size and hashes are of those
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with session.get(url, headers=headers, stream=True, timeout=60.0) as response:
+        status = response.status_code
+        if status == 416:
+            part.unlink(missing_ok=True)
+            raise _Transient("the Hub refused the resume range", "HTTP 416 range not satisfiable")
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise _Transient("the Hub asked us to slow down (429)", "HTTP 429 Too Many Requests", retry_after)
+        if status >= 500 or status == 408:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise _Transient(f"the Hub answered {status}", f"HTTP {status} {response.reason}", retry_after)
+        if status >= 400:
+            raise InstallError(f"download of {name} failed: the Hub answered HTTP {status}")
+        if have and status == 200:
+            # The server ignored the range: start this file over (the digest too).
+            ctx.progress.rewind(have)
+            digest.restart()
+            have = 0
+        _stream_body(response, part, have=have, update=digest.updater(), counter=counter, stop=ctx.stop)
+
+
+def _stream_body(
+    response: Any, part: Path, *, have: int, update: Callable[[bytes], None], counter: _Stream, stop: threading.Event
+) -> None:
     """Append the body to the part file as it arrives, hashing it and counting it (the hot loop).
 
     `read1` returns as soon as the socket has data, so progress and the cancel check stay live on a slow
@@ -959,7 +1353,6 @@ def _stream_body(response: Any, part: Path, *, have: int, hasher: Any, counter: 
     """
     raw = response.raw
     read1 = raw.read1
-    update = hasher.update if hasher is not None else None
     length = response.headers.get("Content-Length")
     encoded = response.headers.get("Content-Encoding", "identity") not in ("", "identity")
     got = 0
@@ -969,14 +1362,51 @@ def _stream_body(response: Any, part: Path, *, have: int, hasher: Any, counter: 
             if stop.is_set():
                 raise Cancelled()
             write(chunk)
-            if update is not None:
-                update(chunk)
+            update(chunk)
             n = len(chunk)
             got += n
             counter.received += n
     if length is not None and not encoded and got < int(length):
         # urllib3's read1 ends quietly on a closed socket: a short body is a dropped connection.
         raise ConnectionError(f"connection closed after {got} of {length} bytes")
+
+
+def staging_dir(dest: Path, repo_id: str, sha: str) -> Path:
+    """`<dest>.partial-<key>`: the staging of one repo at one commit (a new commit gets a fresh one)."""
+    key = hashlib.sha256(f"{repo_id}@{sha}".encode()).hexdigest()[:16]
+    return dest.with_name(f"{dest.name}{PARTIAL_INFIX}{key}")
+
+
+def _other_staging(dest: Path, keep: Path | None) -> list[Path]:
+    """Staging dirs of the same target other than `keep` (other commits, or the older unkeyed layout)."""
+    prefix = dest.name + PARTIAL_SUFFIX
+    try:
+        entries = list(os.scandir(dest.parent))
+    except OSError:
+        return []
+    return [
+        Path(e.path)
+        for e in entries
+        if e.name.startswith(prefix)
+        and (e.name == prefix or e.name.startswith(dest.name + PARTIAL_INFIX))
+        and (keep is None or e.path != str(keep))
+        and e.is_dir(follow_symlinks=False)
+    ]
+
+
+def _check_complete(
+    staging: Path, manifest: list[dict[str, Any]], entries: list[dict[str, Any]], require: bool
+) -> None:
+    """Refuse to publish unless every file is there with its size, verified when a hash exists or is required."""
+    by_name = {entry["name"]: entry for entry in entries}
+    for spec in manifest:
+        name, size = spec["name"], int(spec["size"])
+        entry = by_name.get(name)
+        path = staging / name
+        if entry is None or not path.is_file() or path.stat().st_size != size:
+            raise InstallError(f"{name} is missing or incomplete in the staging directory; nothing was published")
+        if entry["sha256"] == "unverified" and (require or spec.get("sha256") or spec.get("gitOid")):
+            raise InstallError(f"{name} was not verified against a Hub hash; nothing was published")
 
 
 def _publish(staging: Path, dest: Path, marker: dict[str, Any]) -> None:
@@ -1054,33 +1484,15 @@ def record_failed(job: Job) -> None:
     JOB_STATUS.labels(JOB_TYPE, "failed").inc()
 
 
-def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
-    settings = _settings()
-    repo_id, sha = payload["hfModelId"], payload["resolvedRevision"]
-    relative = payload["target"]
-    manifest: list[dict[str, Any]] = payload["manifest"]
-    root = storage_root()
-    root.mkdir(parents=True, exist_ok=True)
-    dest = resolve_inside(relative, root)
-    staging = dest.with_name(dest.name + PARTIAL_SUFFIX)
-    if dest.exists() and not payload.get("overwrite"):
-        raise InstallError(f"weights already exist for {relative}")
-    staging.mkdir(parents=True, exist_ok=True)
-    total = sum(int(f["size"]) for f in manifest)
-    progress = _Progress()
-    reporter = _Reporter(job, progress, total)
-    reporter.write(force=True, stage="downloading", message=f"Downloading {len(manifest)} files")
-    job_service.append_log(job, "info", "downloading", f"Downloading {len(manifest)} files ({human_size(total)})")
-    token = _hf_token()
-    endpoint = settings.hf_endpoint
+def _download_all(job: Job, manifest: list[dict[str, Any]], ctx: _Fetch, reporter: _Reporter) -> list[dict[str, Any]]:
+    """Run the downloads (biggest first) on a thread pool, writing progress and checking for cancel."""
     pool = ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(manifest)), thread_name_prefix="weights")
     # Biggest first: the long files start early and small ones fill the gaps.
     ordered = sorted(manifest, key=lambda f: -int(f["size"]))
-    ctx = _Fetch(repo_id, sha, staging, progress, stop, token, endpoint)
-    futures: list[Future[None]] = [pool.submit(_download_file, spec, ctx) for spec in ordered]
+    futures: list[Future[dict[str, Any]]] = [pool.submit(_download_file, spec, ctx) for spec in ordered]
     last_check = 0.0
     try:
-        pending: set[Future[None]] = set(futures)
+        pending: set[Future[dict[str, Any]]] = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_EXCEPTION)
             for future in _done:
@@ -1094,11 +1506,64 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
                     raise Cancelled()
             reporter.write()
     except BaseException:
-        stop.set()
+        ctx.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    reporter.write(force=True, stage="verifying", message="Verified sha256 of every LFS file and size of every file")
+    return [future.result() for future in futures]
+
+
+def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
+    settings = _settings()
+    repo_id, sha = payload["hfModelId"], payload["resolvedRevision"]
+    relative = payload["target"]
+    manifest: list[dict[str, Any]] = payload["manifest"]
+    root = storage_root()
+    root.mkdir(parents=True, exist_ok=True)
+    dest = resolve_inside(relative, root)
+    if dest.exists() and not payload.get("overwrite"):
+        raise InstallError(f"weights already exist for {relative}")
+    unverified = unverified_files(manifest)
+    if unverified and settings.weights_require_sha256:
+        raise InstallError(
+            f"refused: Hugging Face gives no hash for {', '.join(unverified)} (WEIGHTS_REQUIRE_SHA256=true)"
+        )
+    staging = staging_dir(dest, repo_id, sha)
+    for leftover in _other_staging(dest, keep=staging):
+        # A cancelled or superseded install of another commit: its bytes must never reach this one.
+        shutil.rmtree(leftover, ignore_errors=True)
+        job_service.append_log(job, "info", "downloading", f"Removed the staging of another install: {leftover.name}")
+    staging.mkdir(parents=True, exist_ok=True)
+    total = sum(int(f["size"]) for f in manifest)
+    progress = _Progress()
+    reporter = _Reporter(job, progress, total)
+    reporter.write(force=True, stage="downloading", message=f"Downloading {len(manifest)} files")
+    job_service.append_log(job, "info", "downloading", f"Downloading {len(manifest)} files ({human_size(total)})")
+    ctx = _Fetch(
+        repo_id,
+        sha,
+        staging,
+        progress,
+        stop,
+        _hf_token(),
+        settings.hf_endpoint,
+        settings.weights_download_retries,
+        settings.weights_retry_backoff,
+        settings.weights_retry_backoff_max,
+    )
+    entries = _download_all(job, manifest, ctx, reporter)
+    _check_complete(staging, manifest, entries, settings.weights_require_sha256)
+    verified = len(manifest) - len(unverified)
+    if unverified:
+        check = (
+            f"Verified {verified} of {len(manifest)} files against the Hub's hash and every size; "
+            f"no hash on the Hub for {len(unverified)}: {', '.join(unverified[:10])}"
+            + (" …" if len(unverified) > 10 else "")
+        )
+    else:
+        check = f"Verified all {len(manifest)} files against the Hub's hash (sha256 or git blob id) and size"
+    reporter.write(force=True, stage="verifying", message=check)
+    job_service.append_log(job, "warn" if unverified else "info", "verifying", check)
     if _row_status(job.id) != "running":
         raise Cancelled()
     reporter.write(force=True, stage="finalizing", message="Publishing the install")
@@ -1106,10 +1571,13 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
         "modelId": repo_id,
         "revision": sha,
         "installedAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "files": [f["name"] for f in manifest],
+        "files": sorted(entries, key=lambda e: e["name"]),
+        "unverified": unverified,
         "totalBytes": total,
     }
     _publish(staging, dest, marker)
+    for leftover in _other_staging(dest, keep=None):
+        shutil.rmtree(leftover, ignore_errors=True)
     result = {
         "path": str(dest),
         "name": relative,
@@ -1118,24 +1586,69 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
         "hfModelId": repo_id,
         "storageUri": storage_uri(relative, settings),
         "inferenceModelPath": inference_path(relative, settings),
+        "unverified": unverified,
+        "retries": progress.retries,
     }
     job.current_file = None
     job.files_done = len(manifest)
     job.bytes_done = total
     job.rate = reporter.rate
-    job_service.complete(job, result=result, message="Weights ready")
+    done = "Weights ready" if not unverified else f"Weights ready; {len(unverified)} file(s) unverified (no Hub hash)"
+    job_service.complete(job, result=result, message=done)
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
 
 
-def _reaped(job: Job) -> None:
-    record_failed(job)
+def sweep_staging(*, max_age: float | None = None) -> list[str]:
+    """Remove staging and `.old-` dirs untouched for STAGING_MAX_AGE, except those of a queued/running install."""
+    root = storage_root()
+    if not root.is_dir():
+        return []
+    age = _settings().staging_max_age if max_age is None else max_age
+    busy = set(
+        db.session.scalars(select(Job.target).where(Job.type == JOB_TYPE, Job.status.in_(("pending", "running")))).all()
+    )
+    db.session.rollback()
+    cutoff = time.time() - age
+    removed = []
+    for path in _staging_dirs(root):
+        relative = path.relative_to(root).as_posix()
+        owner = re.split(r"\.partial(?:-|$)|\.old-", relative, maxsplit=1)[0]
+        if owner in busy or _newest_mtime(path) > cutoff:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(relative)
+        log.info("removed stale staging directory %s", relative)
+    return removed
+
+
+def _staging_dirs(root: Path) -> Iterator[Path]:
+    """Staging and `.old-` dirs anywhere on the volume (installs themselves are not entered)."""
+    stack = [str(root)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                dirs = [e for e in it if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for entry in dirs:
+            if is_staging_name(entry.name):
+                yield Path(entry.path)
+            elif not is_reserved(entry.name) and not os.path.lexists(os.path.join(entry.path, MARKER)):
+                stack.append(entry.path)
+
+
+def _newest_mtime(path: Path) -> float:
+    """The newest mtime of a staging dir and everything in it (a growing `.part` counts as activity)."""
+    newest = path.lstat().st_mtime
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return newest
 
 
 def iter_install_jobs(limit: int = 10) -> Iterator[Job]:
     """Recent install jobs, newest first (for the Weights page)."""
     rows, _ = job_service.list_jobs(limit=limit, job_type=JOB_TYPE)
     yield from rows
-
-
-job_service.register_job_type(JOB_TYPE, "jobs.weights.install_weights", heartbeat=True)
-job_service.REAP_HOOKS[JOB_TYPE] = _reaped

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request, url_for
 
@@ -13,6 +11,7 @@ from portal import auth
 from portal.config import Settings
 from portal.errors_http import error_response
 from portal.extensions import current_settings
+from portal.web.htmx import is_htmx
 
 bp = Blueprint("web", __name__, url_prefix="/ui")
 
@@ -20,23 +19,23 @@ bp = Blueprint("web", __name__, url_prefix="/ui")
 NAVIGATION = [
     ("web.catalog", "Catalog"),
     ("web.discover", "Discover"),
+    ("web.fit_calculator", "Fit calculator"),
     ("web.weights", "Weights"),
     ("web.jobs", "Jobs"),
     ("web.history", "History"),
     ("web.system", "System"),
 ]
-# Banners other areas can add: callables returning (level, text) or None.
-BANNER_PROVIDERS: list[Any] = []
+# A banner provider returns (level, text) for a notice on every page, or None.
+BannerProvider = Callable[[], tuple[str, str] | None]
 
 
-def register_web(app: Flask) -> None:
-    """Register the portal blueprint, its guards and template helpers."""
-    import portal.web as package
+def register_web(app: Flask, *, banners: Iterable[BannerProvider]) -> None:
+    """Register the portal blueprint (views of every area), its guards, filters, template helpers and banners."""
+    from portal.web import catalog, discover, filters, fit, history, jobs, pages, weights  # noqa: F401  (views on `bp`)
 
-    # Each area's views live in one module of this package; importing it registers them on `bp`.
-    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")):
-        importlib.import_module(f"portal.web.{module}")
     app.register_blueprint(bp)
+    filters.register(app)
+    app.extensions["portal_banners"] = list(banners)
 
     @app.before_request
     def _guard_portal_and_rq() -> Response | None:
@@ -48,9 +47,7 @@ def register_web(app: Flask) -> None:
         )
         if not needs_user or auth.portal_user_allowed():
             return None
-        if path.startswith("/ui") and request.headers.get("HX-Request") == "true":
-            return error_response(401, "sign in first: this action needs the API token", "unauthorized")
-        if request.method == "GET":
+        if request.method == "GET" and not is_htmx():
             return redirect(url_for("web.sign_in", next=path))  # type: ignore[return-value]
         return error_response(401, "sign in first: this action needs the API token", "unauthorized")
 
@@ -69,11 +66,25 @@ def register_web(app: Flask) -> None:
         }
 
 
-def query_with(**changes: Any) -> str:
-    """The current query string with some arguments replaced (pagination links keep the filters)."""
+def query_with(**changes: Any) -> dict[str, str]:
+    """The current query arguments with some replaced (None removes one), for `url_for` in links that keep filters."""
     args = request.args.to_dict()
-    args.update({k: str(v) for k, v in changes.items() if v is not None})
-    return urlencode({k: v for k, v in args.items() if v != ""})
+    args.update({k: "" if v is None else str(v) for k, v in changes.items()})
+    return {k: v for k, v in args.items() if v != ""}
+
+
+def page_url(endpoint: str) -> str:
+    """The URL of a page with the current query arguments (the address a partial's page shows for its filters)."""
+    args: dict[str, Any] = query_with()
+    return url_for(endpoint, **args)
+
+
+def page_number() -> int:
+    """The `page` query argument, clamped to 1…100000 (1 when it is not a number)."""
+    try:
+        return max(1, min(int(request.args.get("page", "1")), 100_000))
+    except ValueError:
+        return 1
 
 
 def collect_banners() -> list[tuple[str, str]]:
@@ -88,7 +99,7 @@ def collect_banners() -> list[tuple[str, str]]:
                 "the cluster. Set MODEL_MANAGER_API_TOKEN to require a token.",
             )
         )
-    for provider in BANNER_PROVIDERS:
+    for provider in current_app.extensions.get("portal_banners", []):
         try:
             banner = provider()
         except Exception:  # a banner must never break a page

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from portal import auth
 from portal.errors import InvalidInput, NotConfigured, PortalError
@@ -14,16 +14,10 @@ from portal.services import activation
 from portal.services.catalog import get_catalog
 from portal.services.cluster import get_cluster
 from portal.services.manifests import DEFAULT_RUNTIME, effective_storage_uri, manifest_to_yaml
-from portal.web import BANNER_PROVIDERS, bp
+from portal.web import bp, page_url
+from portal.web.htmx import STOP_POLLING, is_htmx, partial_response
 
 log = logging.getLogger(__name__)
-
-# htmx stops polling when a poll answers 286 (and still swaps the final content in).
-STOP_POLLING = 286
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def gpu_request(entry: Mapping[str, Any]) -> str:
@@ -63,27 +57,33 @@ def _panel_final(active: dict[str, Any] | None) -> bool:
 # --- catalog -------------------------------------------------------------------------------------
 
 
-@bp.get("/catalog", endpoint="catalog")
-def catalog_page() -> str:
-    """The catalog: filterable table of entries and the files that failed to load."""
+def _catalog_context() -> dict[str, Any]:
     q = (request.args.get("q") or "").strip()
     catalog = get_catalog()
-    entries = catalog.list_entries(q)
     active, _problem = _active_or_error()
-    active_id = active.get("modelId") if active and active.get("status") == "active" else None
-    context = {
-        "entries": entries,
+    return {
+        "entries": catalog.list_entries(q),
         "q": q,
         "active": active,
-        "active_id": active_id,
+        "active_id": active.get("modelId") if active and active.get("status") == "active" else None,
         "status": catalog.status(),
         "gpu_request": gpu_request,
         "storage_uri": effective_storage_uri,
         "default_runtime": DEFAULT_RUNTIME,
     }
-    if _is_htmx() and request.headers.get("HX-Target") == "catalog_table":
-        return render_template("catalog/_catalog_table.html", **context)
-    return render_template("catalog/catalog.html", **context)
+
+
+@bp.get("/catalog", endpoint="catalog")
+def catalog_page() -> str:
+    """The catalog: filterable table of entries and the files that failed to load."""
+    return render_template("catalog/catalog.html", **_catalog_context())
+
+
+@bp.get("/catalog/table")
+def catalog_table() -> Response:
+    """The catalog table alone for a filter; the address bar keeps the filter (replaced, not pushed per key)."""
+    html = render_template("catalog/_catalog_table.html", **_catalog_context())
+    return partial_response(html, replace_url=page_url("web.catalog"))
 
 
 @bp.get("/models/<string:model_id>", endpoint="model")
@@ -122,7 +122,7 @@ def _answer(
     html: str, status: int, model_id: str | None, *, error: str | None = None, notice: str | None = None
 ) -> tuple[str, int] | Response:
     """htmx gets the partial; a plain form post (no JavaScript) is redirected back with a message."""
-    if _is_htmx():
+    if is_htmx():
         return html, status
     if error:
         flash(error, "error")
@@ -151,9 +151,7 @@ def _runtime_action(operation: str, model_id: str | None) -> tuple[str, int] | R
     response = _answer(html, 200, model_id or (active or {}).get("modelId"), notice=str(result.get("message")))
     if isinstance(response, tuple):
         # Lets the header panel on the same page refresh itself.
-        full = current_app.make_response(response)
-        full.headers["HX-Trigger"] = "active-changed"
-        return full
+        return partial_response(*response, trigger="active-changed")
     return response
 
 
@@ -179,25 +177,23 @@ def rollback() -> tuple[str, int] | Response:
 def active_panel() -> Response:
     """The active-model panel alone; 286 (stop polling) once Ready or failed."""
     active, problem = _active_or_error()
-    final = _panel_final(active)
-    response = current_app.make_response(_panel(active, problem))
-    if final:
-        response.status_code = STOP_POLLING
-        response.headers["HX-Trigger"] = "active-changed"
-    return response
+    if _panel_final(active):
+        return partial_response(_panel(active, problem), STOP_POLLING, trigger="active-changed")
+    return partial_response(_panel(active, problem))
 
 
 @bp.get("/active/header", endpoint="active_header")
 def active_header() -> str:
-    """The compact active-model line of the header (never fails: says what is wrong instead)."""
+    """The header's active-model line alone (never fails: says what is wrong instead)."""
     active, problem = _active_or_error()
-    return render_template("models/_header_active.html", active=active, problem=problem)
+    return render_template("models/_header_active.html", active=active, problem=problem, loaded=True)
 
 
 # --- banners -------------------------------------------------------------------------------------
 
 
-def _demo_banner() -> tuple[str, str] | None:
+def demo_banner() -> tuple[str, str] | None:
+    """ "Demo cluster" on every page when the portal talks to the built-in dev cluster."""
     if not get_cluster().demo:
         return None
     return (
@@ -207,7 +203,8 @@ def _demo_banner() -> tuple[str, str] | None:
     )
 
 
-def _catalog_banner() -> tuple[str, str] | None:
+def catalog_banner() -> tuple[str, str] | None:
+    """Catalog files with errors or a missing catalog directory, on every page."""
     snap = get_catalog().snapshot()
     problems: list[str] = []
     failing = len({issue.file for issue in snap.issues if issue.severity == "error"})
@@ -218,6 +215,3 @@ def _catalog_banner() -> tuple[str, str] | None:
     if not problems:
         return None
     return ("warning", f"Catalog: {' and '.join(problems)}; see the Catalog page.")
-
-
-BANNER_PROVIDERS.extend([_demo_banner, _catalog_banner])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from werkzeug.datastructures import MultiDict
 
 from portal.auth import current_actor
@@ -13,14 +13,15 @@ from portal.errors import Conflict, InvalidInput, PortalError
 from portal.services import discovery, validation
 from portal.services.catalog import create_entry, get_catalog
 from portal.services.huggingface import SearchQuery
-from portal.web import BANNER_PROVIDERS, bp
+from portal.web import bp
 
 TASKS = ["text-generation", "image-text-to-text", "feature-extraction", "text-classification", "sentence-similarity"]
 LICENSES = ["apache-2.0", "mit", "llama3.1", "llama3.2", "gemma", "other"]
 SORTS = [("downloads", "Downloads"), ("likes", "Likes"), ("trending", "Trending"), ("lastModified", "Recently updated")]
 
 
-def _hub_banner() -> tuple[str, str] | None:
+def hub_banner() -> tuple[str, str] | None:
+    """ "Hugging Face is unreachable" on every page while the Hub does not answer."""
     message = discovery.hub_client().unreachable_message()
     # The message already says "Hugging Face is unreachable (<endpoint>): …".
     return (
@@ -28,9 +29,6 @@ def _hub_banner() -> tuple[str, str] | None:
         if message
         else None
     )
-
-
-BANNER_PROVIDERS.append(_hub_banner)
 
 
 def _search(args: MultiDict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
@@ -144,8 +142,7 @@ def discover_model(hf_id: str) -> tuple[str, int] | str:
         detail = discovery.model_detail(hf_id)
     except PortalError as exc:
         return render_template("discover/model.html", detail=None, error=exc.message, hf_id=hf_id), exc.status
-    weights_url = "/ui/weights" if "web.weights" in current_app.view_functions else None
-    return render_template("discover/model.html", detail=detail, error=None, hf_id=hf_id, weights_url=weights_url)
+    return render_template("discover/model.html", detail=detail, error=None, hf_id=hf_id)
 
 
 @bp.get("/models/<string:model_id>/fit")

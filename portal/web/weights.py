@@ -1,70 +1,24 @@
-"""Weights page (usage, installs, install form) and the job card partial (progress, cancel, retry)."""
+"""Weights page: volume usage, installed weights (delete), and the install form (the job card shows progress)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Response, make_response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 
 from portal import auth
 from portal.errors import PortalError
 from portal.models import Job
+from portal.schemas.weights import InstallRequestSchema
 from portal.services import jobs as job_service
 from portal.services import weights
 from portal.web import bp
+from portal.web.htmx import is_htmx, partial_response
+from portal.web.jobs import catalog_link
 
-FORM_FIELDS = ("hfModelId", "revision", "target", "files", "overwrite")
-
-
-@bp.app_template_filter("human_bytes")
-def human_bytes(value: int | float | None) -> str:
-    """Bytes as `4.5 MiB` (empty for None)."""
-    return "" if value is None else weights.human_size(int(value))
-
-
-@bp.app_template_filter("duration")
-def duration(seconds: float | None) -> str:
-    """Seconds as `1 h 02 min`, `3 min 05 s` or `12 s`."""
-    if seconds is None:
-        return "-"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _vary(response: Response) -> Response:
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
-def catalog_link(job: Job) -> str | None:
-    """ "Create catalog entry from this": the Discover editor, which points storageUri at the installed weights."""
-    result = job.result or {}
-    hf_id = result.get("hfModelId") or job.model_id
-    if not result.get("storageUri") or not hf_id:
-        return None
-    return "/ui/discover/new?" + urlencode({"hfModelId": hf_id})
-
-
-def render_card(job: Job, status: int = 200) -> Response:
-    """The job card alone; 286 once the job is finished so htmx polling stops."""
-    html = render_template("jobs/_job_card.html", job=job, catalog_link=catalog_link(job))
-    code = 286 if job.finished and status == 200 else status
-    response = make_response(html, code)
-    if job.status == "completed" and job.type == "weight_install":
-        # The installs list and the usage bar on the same page reload themselves on this event.
-        response.headers["HX-Trigger"] = "weights-changed"
-    return _vary(response)
+# Fields the install form shows; a link such as /ui/weights?hfModelId=org/name prefills them.
+PREFILL_FIELDS = ("hfModelId", "revision", "target")
 
 
 def _installs_context() -> dict[str, Any]:
@@ -73,6 +27,19 @@ def _installs_context() -> dict[str, Any]:
     for item in stats["models"]:
         item["activeModel"] = model_id if weights._uri_uses(uri, item["name"]) else None
     return {"usage": stats, "installs": stats["models"], "active_note": note, "active_model": model_id}
+
+
+def _page(form: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
+    html = render_template(
+        "weights/weights.html",
+        form=form,
+        errors=errors,
+        job=None,
+        recent=list(weights.iter_install_jobs(limit=8)),
+        delete_error=None,
+        **_installs_context(),
+    )
+    return partial_response(html, status)
 
 
 @bp.get("/weights/panels/installs")
@@ -88,22 +55,37 @@ def usage_panel() -> str:
 
 
 @bp.get("/weights", endpoint="weights")
-def weights_page() -> str:
-    """Volume usage, installs, install form, recent installs."""
-    jobs = list(weights.iter_install_jobs(limit=8))
-    return render_template(
-        "weights/weights.html", form={}, errors={}, job=None, recent=jobs, delete_error=None, **_installs_context()
-    )
+def weights_page() -> Response:
+    """Volume usage, installs, the install form (prefilled from the query, e.g. from a Hub model page)."""
+    return _page({name: request.args.get(name, "").strip() for name in PREFILL_FIELDS}, {})
 
 
-def _form_values() -> dict[str, Any]:
-    return {
-        "hfModelId": request.form.get("hfModelId", "").strip(),
-        "revision": request.form.get("revision", "").strip(),
-        "target": request.form.get("target", "").strip(),
-        "files": request.form.get("files", "").strip(),
-        "overwrite": request.form.get("overwrite") in ("on", "true", "1"),
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return " ".join(_flatten(value) for value in messages.values())
+    if isinstance(messages, list):
+        return " ".join(_flatten(value) for value in messages)
+    return str(messages)
+
+
+def _load_install_form() -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, str]]:
+    """(values to re-render, the request loaded by InstallRequestSchema or None, field errors)."""
+    form: dict[str, Any] = {name: request.form.get(name, "").strip() for name in (*PREFILL_FIELDS, "files")}
+    form["overwrite"] = request.form.get("overwrite") in ("on", "true", "1")
+    patterns = [p.strip() for p in form["files"].replace(",", "\n").splitlines() if p.strip()]
+    raw: dict[str, Any] = {
+        "revision": form["revision"] or None,
+        "target": form["target"] or None,
+        "files": patterns or None,
+        "overwrite": form["overwrite"],
     }
+    if form["hfModelId"]:
+        raw["hfModelId"] = form["hfModelId"]
+    try:
+        return form, InstallRequestSchema().load(raw), {}
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"form": exc.messages}
+        return form, None, {field: _flatten(value) for field, value in messages.items()}
 
 
 def _field_for(exc: PortalError) -> str:
@@ -122,49 +104,35 @@ def _field_for(exc: PortalError) -> str:
 @bp.post("/weights/install")
 def weights_install() -> Response:
     """Validate and queue an install; answer the form plus the job card (htmx) or redirect to the job."""
-    form = _form_values()
-    errors: dict[str, str] = {}
-    if not form["hfModelId"]:
-        errors["hfModelId"] = "Enter a Hugging Face model id such as Qwen/Qwen2.5-0.5B."
-    patterns = [p.strip() for p in form["files"].replace(",", "\n").splitlines() if p.strip()]
+    form, loaded, errors = _load_install_form()
     job: Job | None = None
-    if not errors:
+    if loaded is not None:
         try:
             result = weights.request_install(
-                hf_model_id=form["hfModelId"],
-                revision=form["revision"] or None,
-                target=form["target"] or None,
-                files=patterns or None,
-                overwrite=form["overwrite"],
+                hf_model_id=loaded["hfModelId"],
+                revision=loaded["revision"],
+                target=loaded["target"],
+                files=loaded["files"],
+                overwrite=loaded["overwrite"],
                 actor=auth.current_actor(),
             )
             job = job_service.get_job(result["job"]["id"])
         except PortalError as exc:
             errors[_field_for(exc)] = exc.message
-    if job is not None and not _htmx():
-        return redirect(url_for("web.job_detail", job_id=job.id))  # type: ignore[return-value]
     status = 422 if errors else 200
-    if _htmx():
-        html = render_template(
-            "weights/_install_form.html",
-            form={} if job else form,
-            errors=errors,
-            job=job,
-            oob=True,
-            catalog_link=catalog_link(job) if job else None,
-        )
-        return _vary(make_response(html, status))
-    jobs = list(weights.iter_install_jobs(limit=8))
+    if not is_htmx():
+        if job is not None:
+            return redirect(url_for("web.job_detail", job_id=job.id))  # type: ignore[return-value]
+        return _page(form, errors, status)
     html = render_template(
-        "weights/weights.html",
-        form=form,
+        "weights/_install_form.html",
+        form={} if job else form,
         errors=errors,
-        job=None,
-        recent=jobs,
-        delete_error=None,
-        **_installs_context(),
+        job=job,
+        oob=True,
+        catalog_link=catalog_link(job) if job else None,
     )
-    return _vary(make_response(html, status))
+    return partial_response(html, status)
 
 
 @bp.post("/weights/delete")
@@ -177,38 +145,9 @@ def weights_delete() -> Response:
         weights.delete_weights(name, actor=auth.current_actor(), force=force)
     except PortalError as exc:
         error = exc.message
-    if not _htmx():
+    if not is_htmx():
+        if error:
+            flash(error, "error")
         return redirect(url_for("web.weights"))  # type: ignore[return-value]
     html = render_template("weights/_installs.html", delete_error=error, **_installs_context())
-    return _vary(make_response(html, 422 if error else 200))
-
-
-@bp.get("/jobs/<string:job_id>/card")
-def job_card(job_id: str) -> Response:
-    """The job card (polled every second while the job runs)."""
-    job_service.reap_stale_jobs()
-    return render_card(job_service.get_job(job_id))
-
-
-@bp.post("/jobs/<string:job_id>/cancel")
-def job_cancel(job_id: str) -> Response:
-    """Cancel from the card."""
-    try:
-        job = job_service.cancel_job(job_id, actor=auth.current_actor())
-    except PortalError:
-        job = job_service.get_job(job_id)
-    if not _htmx():
-        return redirect(url_for("web.job_detail", job_id=job_id))  # type: ignore[return-value]
-    return render_card(job)
-
-
-@bp.post("/jobs/<string:job_id>/retry")
-def job_retry(job_id: str) -> Response:
-    """Retry from the card; the card starts polling again."""
-    try:
-        job = job_service.retry_job(job_id, actor=auth.current_actor())
-    except PortalError:
-        job = job_service.get_job(job_id)
-    if not _htmx():
-        return redirect(url_for("web.job_detail", job_id=job_id))  # type: ignore[return-value]
-    return render_card(job)
+    return partial_response(html, 422 if error else 200)

@@ -9,7 +9,6 @@
       { code: "422", swap: true },
       { code: "[45]..", swap: false, error: true },
     ];
-    htmx.config.includeIndicatorStyles = false;
     document.body.addEventListener("htmx:responseError", function (event) {
       var box = document.getElementById("htmx-error");
       if (!box) return;
@@ -29,6 +28,21 @@
       var box = document.getElementById("htmx-error");
       if (box) { box.textContent = "The portal did not answer. Is it running?"; box.hidden = false; }
     });
+  }
+  // Widths and positions come from data attributes: the Content-Security-Policy forbids inline style attributes,
+  // but styles set through the DOM are allowed.
+  function percentOf(el, name) {
+    return Math.max(0, Math.min(100, parseFloat(el.getAttribute(name)) || 0)) + "%";
+  }
+  function applyGeometry(root) {
+    var scope = root.parentNode || root; // the swapped-in element itself may carry the attribute
+    scope.querySelectorAll("[data-percent]").forEach(function (el) { el.style.width = percentOf(el, "data-percent"); });
+    scope.querySelectorAll("[data-position]").forEach(function (el) { el.style.left = percentOf(el, "data-position"); });
+  }
+  if (window.htmx) {
+    htmx.onLoad(applyGeometry); // the first page and every swapped-in partial
+  } else {
+    applyGeometry(document);
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");

@@ -56,7 +56,7 @@ def test_search_without_cluster_judges_every_profile(make_discovery_app: Any, hu
     make_model_repo(hub, "acme/tiny")
     app = make_discovery_app()
     body = app.test_client().get("/huggingface/search?q=tiny").json
-    assert len(body["results"][0]["fit"]) == 11
+    assert len(body["results"][0]["fit"]) == 12
     assert body["inventory"]["available"] is False
 
 
@@ -76,7 +76,7 @@ def test_model_details_config_files_and_fit_matrix(discovery_app: Flask, hub: Hu
     assert files["model.safetensors"] == repo.files["model.safetensors"].size
     assert body["insight"]["parameterCount"] == 8_030_261_248
     reports = {r["profile"]: r for r in body["fitReports"]}
-    assert len(reports) == 11
+    assert len(reports) == 12
     l4 = reports["nvidia-l4"]
     assert l4["verdict"] == "does_not_start" and l4["level"] == "reduced"
     assert l4["inCluster"] is True
@@ -306,7 +306,7 @@ def test_compatibility_of_catalog_entry(
     all_profiles = client.get("/models/llama-3.1-8b-instruct/compatibility").json
     assert all_profiles["compatible"] is True
     assert all_profiles["best"] == "nvidia-l4"  # in the cluster, free, smallest that fits 32K
-    assert len(all_profiles["candidates"]) == 11
+    assert len(all_profiles["candidates"]) == 12
     one = client.get("/models/llama-3.1-8b-instruct/compatibility?gpuType=nvidia-t4").json
     assert one["compatible"] is False and one["gpuType"] == "nvidia-t4"
     assert client.get("/models/nope/compatibility").status_code == 404

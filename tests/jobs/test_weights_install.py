@@ -62,8 +62,13 @@ def test_install_completes_with_verified_files_and_marker(
         assert hashlib.sha256((dest / name).read_bytes()).hexdigest() == blob.sha256
     marker = json.loads((dest / ".model-manager").read_text())
     assert marker["modelId"] == "acme/tiny-llm" and marker["revision"] == small_repo.commit
-    assert marker["totalBytes"] == job.bytes_total and "config.json" in marker["files"]
-    assert not (root / "acme" / "tiny-llm.partial").exists()
+    assert marker["totalBytes"] == job.bytes_total and marker["unverified"] == []
+    files = {entry["name"]: entry for entry in marker["files"]}
+    assert files["config.json"]["verifiedBy"] == "git-blob-id"
+    for name, entry in files.items():
+        blob = hub.blob("acme/tiny-llm", name)
+        assert (entry["size"], entry["sha256"]) == (blob.size, blob.sha256), name
+    assert sorted(p.name for p in (root / "acme").iterdir()) == ["tiny-llm"], "no staging dir left"
     assert not list(dest.rglob("*.part"))
     listing = client.get("/weights").json["weights"]
     assert listing[0]["name"] == "acme/tiny-llm" and listing[0]["revision"] == small_repo.commit
@@ -136,9 +141,10 @@ def test_dropped_connection_fails_then_retry_resumes(
     size = hub.blob("acme/tiny-llm", shard).size
     hub.drop_after(shard, 100_000, times=10)
     job_id = _install(client)["job"]["id"]
-    worker_process().wait()
+    worker_process(WEIGHTS_DOWNLOAD_RETRIES="2").wait()
     job = _job(job_id)
     assert job.status == "failed" and shard in (job.error or ""), job.error
+    assert "dropped the connection 3 times" in (job.error or "")
     hub.clear_faults()
     hub.reset_requests()
     assert client.post(f"/jobs/{job_id}/retry").status_code == 202
@@ -177,8 +183,8 @@ def test_corrupt_file_fails_checksum_and_publishes_nothing(
     assert job.error is not None and f"checksum mismatch for {shard}" in job.error
     root = Path(install_app.config["SETTINGS"].weights_storage_path)
     assert not (root / "acme" / "tiny-llm").exists()
-    assert not (root / "acme" / "tiny-llm.partial" / (shard + ".part")).exists(), "the bad part file is deleted"
-    assert not (root / "acme" / "tiny-llm.partial" / shard).exists()
+    staged = [p.name for p in (root / "acme").glob("tiny-llm.partial-*/**/*") if p.is_file()]
+    assert shard + ".part" not in staged and shard not in staged, "the bad file is deleted, not kept for a retry"
     event = history.last_event("weight_install_failed", model_id="acme/tiny-llm")
     assert event is not None and "checksum mismatch" in event.meta["error"]
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.errors import InvalidInput
-from portal.services import fit
+from portal.services import fit, vllm_memory
 from portal.services.fit import (
     GIB,
     Budget,
@@ -422,18 +422,27 @@ def test_bigger_gpu_fix_picks_the_smallest_profile_that_fits() -> None:
     assert l4_profile is not None
     report = estimate_fit(shape, weights, l4_profile, profiles=profiles)
     gpu_fix = next(f for f in report.fixes if f.kind == "gpu-profile")
-    # A100-40GB (39.5 GiB) is short with the table's 5.2 GiB activation; L40S (44.45 GiB) is next
-    assert gpu_fix.value == "nvidia-l40s"
+    # the A10G (~22 GiB) is no bigger than the L4; the A100-40GB (39.5 GiB) holds the 128K context
+    assert gpu_fix.value == "nvidia-a100-40gb"
     assert gpu_fix.fits_requested
 
 
-def test_l4_profile_carries_measured_dense_overhead() -> None:
+def test_l4_profile_uses_cuda_memory_and_modelled_overheads() -> None:
     shape, weights = llama31()
     profile = find_profile(load_profiles(), "nvidia-l4")
     assert profile is not None
-    report = estimate_fit(shape, weights, profile, max_model_len=8192, gpu_memory_utilization=0.92)
-    assert report.overheads.activation_gib + report.overheads.non_torch_gib == pytest.approx(0.83)
-    assert report.budget.kv_tokens == pytest.approx(40_200, rel=0.01)
+    report = estimate_fit(
+        shape, weights, profile, max_model_len=8192, gpu_memory_utilization=0.92, vllm_version="0.19.0"
+    )
+    assert report.budget.total_bytes == fit.gib_to_bytes(22.05)
+    run = report.profile_run
+    assert run is not None
+    # V1 on a 24 GB GPU: 2,048 batched tokens and 256 sequences; the sampler's logits set the peak
+    assert (run.engine, run.max_num_batched_tokens, run.max_num_seqs) == ("V1", 2048, 256)
+    assert report.overheads.activation_gib == pytest.approx((2048 * 4096 * 2 + 256 * 128_256 * 16) / GIB)
+    assert report.overheads.non_torch_gib == pytest.approx(0.25)
+    # fit-estimation.md case B measured 0.83 GiB of runtime overhead for this setup
+    assert report.overheads.activation_gib + report.overheads.non_torch_gib == pytest.approx(0.83, abs=0.1)
     assert report.to_dict()["gpu"]["memorySource"] == "measured"
 
 
@@ -544,18 +553,22 @@ def test_moe_uses_moe_overhead_row() -> None:
     shape = ModelShape.from_config(MIXTRAL_8X7B)
     assert shape.kind == "moe"
     weights = weights_from_config(shape)
-    report = estimate_fit(shape, weights, GpuSpec("h100", 79.0))
-    assert report.overheads.activation_gib == 7.4
-    assert report.overheads.non_torch_gib == 0.13
+    report = estimate_fit(shape, weights, GpuSpec("h100", 79.0), vllm_version="0.19.0")
+    # fused MoE on 8,192 tokens: 3 hidden + top-2 x (3 x 14,336 + 4,096) values of 2 bytes per token
+    assert report.overheads.activation_gib == pytest.approx(8192 * (3 * 4096 + 2 * (3 * 14336 + 4096)) * 2 / GIB)
+    assert report.overheads.non_torch_gib == pytest.approx(0.25)
     assert report.approximate and not report.weights.exact
     assert report.weights.source == "config-estimate"
 
 
 def test_non_torch_overhead_grows_with_tensor_parallel() -> None:
     shape, weights = llama31()
+    single = estimate_fit(shape, weights, GpuSpec("h100", 79.0, gpus_per_node=8))
     report = estimate_fit(shape, weights, GpuSpec("h100", 79.0, gpus_per_node=8), tensor_parallel=2)
-    assert report.overheads.non_torch_gib == 0.55
-    assert report.overheads.activation_gib == 5.2
+    assert single.overheads.non_torch_gib == pytest.approx(0.25)
+    assert report.overheads.non_torch_gib == pytest.approx(2.08)  # NCCL / custom all-reduce buffers
+    # every rank samples over the whole vocabulary, so the sampler's peak does not shrink with tp
+    assert report.overheads.activation_gib == pytest.approx(single.overheads.activation_gib)
 
 
 def test_config_aliases_and_defaults() -> None:
@@ -645,12 +658,18 @@ def test_default_utilization_follows_the_vllm_version() -> None:
     assert report.utilization_source == "vLLM 0.21.0 default"
 
 
-def test_overheads_precedence_call_then_profile_then_table() -> None:
+def test_overheads_precedence_call_then_profile_then_model() -> None:
+    shape = ModelShape.from_config(LLAMA_31_8B)
+    inputs = vllm_memory.ProfileInputs("0.19.0", "x", 80.0, True, 2, 1, 8192)
+    run = vllm_memory.model_profile_run(shape, inputs)
     gpu = GpuSpec("x", 80.0, activation_overhead_gib={"dense": 1.0}, non_torch_gib=0.2)
-    assert fit.resolve_overheads("dense", 1, gpu) == Overheads(1.0, 0.2, source="GPU profile x")
-    assert fit.resolve_overheads("moe", 1, gpu).activation_gib == 7.4
-    assert fit.resolve_overheads("dense", 1, gpu, Overheads(3.0, 0.3)).activation_gib == 3.0
-    assert fit.resolve_overheads("dense", 2, GpuSpec("y", 80.0)).non_torch_gib == 0.55
+    from_profile = fit.resolve_overheads(run, "dense", gpu)
+    assert (from_profile.activation_gib, from_profile.non_torch_gib) == (1.0, 0.2)
+    assert from_profile.activation_source == "GPU profile x (profile measurement)"
+    modelled = fit.resolve_overheads(run, "moe", gpu)
+    assert modelled.activation_gib == pytest.approx(fit.gib(run.activation_bytes))
+    assert modelled.activation_source is not None and modelled.activation_source.startswith("model:")
+    assert fit.resolve_overheads(run, "dense", gpu, Overheads(3.0, 0.3)).activation_gib == 3.0
 
 
 # --- report shape -------------------------------------------------------------------------------------

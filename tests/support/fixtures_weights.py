@@ -110,8 +110,8 @@ def isolated_queue() -> dict[str, str]:
 
 @pytest.fixture
 def install_app(make_app: Callable[..., Flask], hub: HubServer) -> Iterator[Flask]:
-    """The test app pointed at the local Hub, its context pushed."""
-    application = make_app(HF_ENDPOINT=hub.url, **isolated_queue())
+    """The test app pointed at the local Hub, its context pushed (retry backoff short: tests wait for it)."""
+    application = make_app(HF_ENDPOINT=hub.url, WEIGHTS_RETRY_BACKOFF="50ms", **isolated_queue())
     with application.app_context():
         yield application
 

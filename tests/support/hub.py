@@ -199,6 +199,25 @@ class _Fault:
         return self.filename == key[1] and (self.repo_id is None or self.repo_id == key[0])
 
 
+@dataclass
+class _StatusFault:
+    filename: str
+    repo_id: str | None
+    times: int
+    status: int
+    retry_after: str | None
+
+    def matches(self, key: tuple[str, str]) -> bool:
+        return self.filename == key[1] and (self.repo_id is None or self.repo_id == key[0])
+
+
+@dataclass(frozen=True)
+class _HiddenHash:
+    filename: str | None
+    repo_id: str | None
+    sources: frozenset[str]
+
+
 class _Abort(Exception):
     """Raised inside a handler to drop the connection without an answer."""
 
@@ -476,7 +495,10 @@ class _HubHandler(BaseHTTPRequestHandler):
         cursor = int((query.get("cursor") or ["0"])[0] or 0)
         page = entries[cursor : cursor + hub.page_size]
         with hub._lock:
-            payload = [_tree_entry(repo, commit, p, blob, expand=expand) for p, blob in page]
+            payload = [
+                hub._without_hash(repo.repo_id, p, "tree", _tree_entry(repo, commit, p, blob, expand=expand))
+                for p, blob in page
+            ]
         headers: dict[str, str] = {}
         if cursor + hub.page_size < len(entries):
             host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
@@ -499,7 +521,8 @@ class _HubHandler(BaseHTTPRequestHandler):
         for raw in form.get("paths", []):
             path = raw.strip("/")
             if path in commit.files:
-                result.append(_tree_entry(repo, commit, path, commit.files[path], expand=expand))
+                entry = _tree_entry(repo, commit, path, commit.files[path], expand=expand)
+                result.append(self.server.hub._without_hash(repo.repo_id, path, "tree", entry))
             elif any(p.startswith(path + "/") for p in commit.files):
                 result.append(_tree_entry(repo, commit, path, None, expand=expand))
         self._json(200, result)
@@ -554,9 +577,12 @@ class _HubHandler(BaseHTTPRequestHandler):
                     "Content-Type": "text/plain; charset=utf-8",
                 }
             )
+            if hub._hides(repo.repo_id, filename, "resolve"):
+                del headers["ETag"], headers["X-Linked-Etag"]
             self._send(302, headers, body)
             return
-        headers["ETag"] = f'"{blob.git_oid}"'
+        if not hub._hides(repo.repo_id, filename, "resolve"):
+            headers["ETag"] = f'"{blob.git_oid}"'
         headers["Content-Type"] = _content_type(filename)
         self._send_blob(blob, headers, (repo.repo_id, filename))
 
@@ -578,6 +604,8 @@ class _HubHandler(BaseHTTPRequestHandler):
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f"inline; filename*=UTF-8''{quote(basename)}; filename=\"{quote(basename)}\"",
         }
+        if hub._hides(repo_id, filename, "resolve"):
+            del headers["ETag"]
         commit = (query.get("commit") or [""])[0]
         if commit:
             # Only read by the client when the CDN shares the Hub's origin (redirect followed on HEAD).
@@ -585,6 +613,11 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._send_blob(blob, headers, (repo_id, filename))
 
     def _send_blob(self, blob: Blob, headers: dict[str, str], key: tuple[str, str]) -> None:
+        failure = None if self._head else self.server.hub._take_failure(key)
+        if failure is not None:
+            extra = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+            self._error(failure.status, None, "Injected failure of the local test Hub", extra)
+            return
         start, end, status = 0, blob.size, 200
         requested = self.headers.get("Range")
         if requested:
@@ -651,6 +684,8 @@ class HubServer:
         self._records: list[HubRequest] = []
         self._drops: list[_Fault] = []
         self._corrupts: list[_Fault] = []
+        self._failures: list[_StatusFault] = []
+        self._hidden: list[_HiddenHash] = []
         self._rate: float | None = None
         self._throttle_lock = threading.Lock()
         self._throttle_clock = 0.0
@@ -706,6 +741,8 @@ class HubServer:
             self._records.clear()
             self._drops.clear()
             self._corrupts.clear()
+            self._failures.clear()
+            self._hidden.clear()
             self.page_size = int(self._initial["page_size"] or 1000)
             self.strict_tokens = bool(self._initial["strict_tokens"])
             initial_token = self._initial["token"]
@@ -1013,7 +1050,10 @@ class HubServer:
             "likes": repo.likes,
             "trendingScore": repo.trending_score,
             "tags": _model_tags(repo, commit, card, config, tokenizer, pipeline_tag, library),
-            "siblings": [_sibling(path, commit.files[path], blobs=blobs) for path in sorted(commit.files)],
+            "siblings": [
+                self._without_hash(repo.repo_id, path, "info", _sibling(path, commit.files[path], blobs=blobs))
+                for path in sorted(commit.files)
+            ],
             "spaces": [],
             "usedStorage": repo.used_storage(),
         }
@@ -1158,12 +1198,68 @@ class HubServer:
         with self._lock:
             self._corrupts.append(_Fault(filename, repo_id, times))
 
+    def fail_download(
+        self,
+        filename: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        repo_id: str | None = None,
+    ) -> None:
+        """Answer the next `times` downloads (GET) of a file with `status` (e.g. 503, or 429 + Retry-After)."""
+        after = None if retry_after is None else f"{retry_after:g}"
+        with self._lock:
+            self._failures.append(_StatusFault(filename, repo_id, times, status, after))
+
+    def hide_hashes(
+        self,
+        filename: str | None = None,
+        *,
+        sources: Iterable[str] = ("info", "tree", "resolve"),
+        repo_id: str | None = None,
+    ) -> None:
+        """Advertise no hash for a file (all files when None) in model info (`lfs`), the tree API (`lfs`)
+        and/or the resolve headers (`ETag`, `X-Linked-Etag`), as a mirror that does not keep them would."""
+        wanted = frozenset(sources)
+        unknown = wanted - {"info", "tree", "resolve"}
+        if unknown:
+            raise ValueError(f"unknown hash sources: {sorted(unknown)}")
+        with self._lock:
+            self._hidden.append(_HiddenHash(filename, repo_id, wanted))
+
     def clear_faults(self) -> None:
-        """Remove pending drops and corruptions and the throttle."""
+        """Remove pending drops, corruptions, injected statuses, hidden hashes and the throttle."""
         with self._lock:
             self._drops.clear()
             self._corrupts.clear()
+            self._failures.clear()
+            self._hidden.clear()
         self.throttle(None)
+
+    def _hides(self, repo_id: str, filename: str, source: str) -> bool:
+        with self._lock:
+            return any(
+                source in h.sources
+                and (h.filename is None or h.filename == filename)
+                and (h.repo_id is None or h.repo_id == repo_id)
+                for h in self._hidden
+            )
+
+    def _without_hash(self, repo_id: str, filename: str, source: str, entry: dict[str, Any]) -> dict[str, Any]:
+        if self._hides(repo_id, filename, source):
+            entry.pop("lfs", None)
+        return entry
+
+    def _take_failure(self, key: tuple[str, str]) -> _StatusFault | None:
+        with self._lock:
+            for fault in self._failures:
+                if fault.matches(key):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._failures.remove(fault)
+                    return fault
+        return None
 
     def set_down(self, down: bool = True, *, mode: DownMode = "refuse") -> None:
         """Simulate an unreachable Hub: `refuse` connections, `reset` them unanswered, or answer `503`."""

@@ -26,11 +26,15 @@ def test_catalog_page_table_filter_and_errors(cluster_app: Flask, cluster_catalo
     assert '<th scope="col">' in html and "broken.json" in html and "invalid JSON" in html
     assert "demo cluster" in html.lower() and "1 file(s) have errors" in html
 
-    partial = client.get("/ui/catalog?q=qwen", headers={**HTMX, "HX-Target": "catalog_table"})
+    partial = client.get("/ui/catalog/table?q=qwen", headers={**HTMX, "HX-Target": "catalog_table"})
     body = partial.get_data(as_text=True)
     assert body.lstrip().startswith('<div id="catalog_table"') and "<html" not in body
     assert "Qwen2.5" in body and "Llama" not in body
     assert partial.headers["Vary"] and "HX-Request" in partial.headers["Vary"]
+    assert partial.headers["HX-Replace-Url"] == "/ui/catalog?q=qwen", "the address bar keeps the filter"
+    # The page itself never switches on htmx headers: a history restore gets the whole page.
+    restored = client.get("/ui/catalog?q=qwen", headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<html" in restored.get_data(as_text=True) and 'id="catalog_q"' in restored.get_data(as_text=True)
 
 
 def test_model_page_and_active_badge(cluster_app: Flask, cluster_catalog: Path) -> None:

@@ -96,7 +96,7 @@ def test_delete_from_the_portal(install_app: Flask) -> None:
 
 def test_completed_install_card_tells_the_page_to_reload_installs(app, client) -> None:  # type: ignore[no-untyped-def]
     from portal.services import jobs as job_service
-    from portal.web.weights import render_card
+    from portal.web.jobs import render_card
 
     job = job_service.create_job("weight_install", actor="tester", payload={"hfModelId": "org/model"})
     job_service.start(job)
