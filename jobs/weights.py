@@ -18,3 +18,14 @@ def install_weights(job_id: str) -> None:
             weights.run_install(job_id)
         finally:
             db.session.remove()
+
+
+def sweep_staging() -> None:
+    """Periodic: remove staging dirs of cancelled or superseded installs older than STAGING_MAX_AGE."""
+    with app_context():
+        from portal.services import weights
+
+        try:
+            weights.sweep_staging()
+        finally:
+            db.session.remove()

@@ -135,18 +135,26 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 def _register_job_types() -> None:
     """The background job types: which RQ function runs each, and what happens when a worker dies under one."""
-    from portal.services import jobs, weights
+    from portal.services import catalog_pr, jobs, periodic, weights
 
     jobs.register_job_type(
         weights.JOB_TYPE, "jobs.weights.install_weights", heartbeat=True, on_reaped=weights.record_failed
     )
+    jobs.register_job_type(catalog_pr.JOB_TYPE, "jobs.catalog_pr.open_pull_request")
+    # Periodic work, started by the workers' maintenance pass (services/periodic.py): one mechanism for all.
+    periodic.register_periodic("weights-staging-sweep", weights.SWEEP_INTERVAL, "jobs.weights.sweep_staging")
+    periodic.register_periodic("catalog-pr-poll", 60, "jobs.catalog_pr.poll")
+    periodic.register_periodic("weights-volume-check", 60, "jobs.notify.check_volume")
+    periodic.register_periodic("activation-readiness-check", 15, "jobs.notify.check_readiness")
 
 
 def _register_info_sections(app: Flask) -> None:
     """The parts of /system/info each area contributes."""
-    from portal.services import catalog, cluster, discovery, system
+    from portal.services import catalog, cluster, discovery, notify, system
 
-    system.register_info_sections(app, [catalog.catalog_info, cluster.cluster_info, discovery.gpu_info])
+    system.register_info_sections(
+        app, [catalog.catalog_info, cluster.cluster_info, discovery.gpu_info, notify.notifications_info]
+    )
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -79,7 +79,8 @@ class Settings:
     model_catalog_schema_path: Path | None = None
     catalog_refresh_interval: float = 30.0
     catalog_repo: str = ""
-    catalog_base_branch: str = "main"
+    catalog_base_branch: str = ""
+    catalog_repo_url: str = field(default="", repr=False)
     git_author_name: str = ""
     git_author_email: str = ""
     active_namespace: str = "ai"
@@ -122,9 +123,19 @@ class Settings:
     environment: str = "production"
     queue_name: str = "model-manager"
     vllm_version: str = ""
+    notify_webhook_urls: tuple[str, ...] = field(default=(), repr=False)
+    notify_webhook_secret: str = field(default="", repr=False)
+    notify_max_attempts: int = 5
+    notify_retry_backoff: float = 2.0
+    activation_ready_timeout: float = 600.0
     managed_namespaces: tuple[str, ...] = ()
     cluster_watch_lock_ttl: float = 15.0
     cluster_watch_timeout: float = 300.0
+
+    @property
+    def catalog_clone_url(self) -> str:
+        """Where the catalog PR work clone fetches from and pushes to."""
+        return self.catalog_repo_url or (f"https://github.com/{self.catalog_repo}.git" if self.catalog_repo else "")
 
     @property
     def database_uri(self) -> str:
@@ -158,6 +169,9 @@ class Settings:
             "huggingface_api_token",
             "github_token",
             "slack_webhook_url",
+            "notify_webhook_urls",
+            "notify_webhook_secret",
+            "catalog_repo_url",
             "model_manager_api_token",
             "secret_key",
         ):
@@ -177,8 +191,9 @@ class Settings:
             "model_catalog_models_subdir": reader.name("MODEL_CATALOG_MODELS_SUBDIR", "models"),
             "model_catalog_schema_path": reader.optional_path("MODEL_CATALOG_SCHEMA_PATH"),
             "catalog_refresh_interval": reader.duration("CATALOG_REFRESH_INTERVAL", 30.0),
-            "catalog_repo": reader.text("CATALOG_REPO", ""),
-            "catalog_base_branch": reader.text("CATALOG_BASE_BRANCH", "main"),
+            "catalog_repo": reader.repo("CATALOG_REPO"),
+            "catalog_base_branch": reader.branch("CATALOG_BASE_BRANCH"),
+            "catalog_repo_url": reader.secret_url("CATALOG_REPO_URL", schemes=("http", "https", "file", "ssh")),
             "git_author_name": reader.text("GIT_AUTHOR_NAME", ""),
             "git_author_email": reader.text("GIT_AUTHOR_EMAIL", ""),
             "active_namespace": reader.dns_label("ACTIVE_NAMESPACE", "ai"),
@@ -207,7 +222,7 @@ class Settings:
             "recommendation_cache_ttl": reader.duration("RECOMMENDATION_CACHE_TTL", 900.0),
             "gpu_inventory_source": reader.text("GPU_INVENTORY_SOURCE", "k8s-nodes"),
             "pvc_alert_threshold": reader.fraction("PVC_ALERT_THRESHOLD", 0.85),
-            "slack_webhook_url": reader.url("SLACK_WEBHOOK_URL", ""),
+            "slack_webhook_url": reader.secret_url("SLACK_WEBHOOK_URL"),
             "model_manager_api_token": reader.text("MODEL_MANAGER_API_TOKEN", ""),
             "redis_url": reader.url("REDIS_URL", "redis://localhost:6379/0", schemes=("redis", "rediss", "unix")),
             "secret_key": reader.text("SECRET_KEY", DEV_SECRET_KEY),
@@ -220,6 +235,11 @@ class Settings:
             "environment": reader.choice("MODEL_MANAGER_ENV", "production", ("production", "development", "test")),
             "queue_name": reader.name("RQ_QUEUE", "model-manager"),
             "vllm_version": reader.vllm_version("VLLM_VERSION"),
+            "notify_webhook_urls": reader.secret_urls("NOTIFY_WEBHOOK_URLS"),
+            "notify_webhook_secret": reader.text("NOTIFY_WEBHOOK_SECRET", ""),
+            "notify_max_attempts": reader.integer("NOTIFY_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
+            "notify_retry_backoff": reader.duration("NOTIFY_RETRY_BACKOFF", 2.0),
+            "activation_ready_timeout": reader.duration("ACTIVATION_READY_TIMEOUT", 600.0),
             "managed_namespaces": reader.dns_label_list("MANAGED_NAMESPACES"),
             "cluster_watch_lock_ttl": reader.duration("CLUSTER_WATCH_LOCK_TTL", 15.0),
             "cluster_watch_timeout": reader.duration("CLUSTER_WATCH_TIMEOUT", 300.0),
@@ -383,4 +403,35 @@ class _Reader:
                 f"{name}={redact_url(value)!r} is invalid: expected a URL starting with "
                 + " or ".join(f"{s}://" for s in schemes)
             )
+        return value
+
+    def secret_url(self, name: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        value = self.raw(name)
+        return "" if value is None else self._secret_url(name, value, schemes)
+
+    def secret_urls(self, name: str) -> tuple[str, ...]:
+        value = self.raw(name) or ""
+        return tuple(
+            self._secret_url(name, part.strip(), ("http", "https")) for part in value.split(",") if part.strip()
+        )
+
+    def _secret_url(self, name: str, value: str, schemes: tuple[str, ...]) -> str:
+        # Webhook URLs carry their secret in the path: a bad value is reported without echoing it.
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or (parts.scheme != "file" and not parts.netloc):
+            raise ConfigError(
+                f"{name}=<hidden> is invalid: expected a URL starting with " + " or ".join(f"{s}://" for s in schemes)
+            )
+        return value
+
+    def repo(self, name: str) -> str:
+        value = self.text(name, "")
+        if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+", value):
+            raise self.fail(name, value, "owner/repo (as on GitHub)")
+        return value
+
+    def branch(self, name: str) -> str:
+        value = self.text(name, "")
+        if value and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", value) or ".." in value):
+            raise self.fail(name, value, "a git branch name")
         return value

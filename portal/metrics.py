@@ -33,6 +33,17 @@ JOB_DURATION = Histogram(
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
 )
 DOWNLOAD_BYTES = Counter("model_manager_download_bytes_total", "Bytes downloaded from the Hub")
+JOBS_TOTAL = Counter("model_manager_jobs_total", "Jobs finished, by type and final status", ["type", "status"])
+NOTIFICATIONS = Counter(
+    "model_manager_notifications_total", "Notification deliveries by channel and outcome", ["channel", "status"]
+)
+# Set by the volume check (after installs, deletes and periodically); the newest value of any process wins.
+WEIGHTS_USED = Gauge(
+    "model_manager_weights_used_bytes", "Bytes used on the weights volume", multiprocess_mode="mostrecent"
+)
+WEIGHTS_CAPACITY = Gauge(
+    "model_manager_weights_capacity_bytes", "Capacity of the weights volume in bytes", multiprocess_mode="mostrecent"
+)
 QUEUE_DEPTH = Gauge("model_manager_job_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="livemax")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from types import FrameType
 from typing import Any
 
@@ -27,35 +26,26 @@ class PortalWorker(Worker):
     # After SIGTERM/SIGINT the running job is marked failed; its horse sees that within a second and
     # exits. One that has not after this many seconds is killed (its process group, as RQ does).
     shutdown_grace = 10.0
-    _last_sweep = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", self.reap_interval)
         super().__init__(*args, **kwargs)
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's registry cleaning, then fail jobs of dead workers and requeue jobs a restarted Redis lost."""
+        """RQ's registry cleaning; fail jobs of dead workers, requeue jobs a restarted Redis lost, start due periodic tasks."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:
             from portal.services import jobs as job_service
+            from portal.services import periodic
 
             job_service.reap_stale_jobs(min_interval=0)
             job_service.requeue_lost_jobs()
-            self._sweep_staging()
+            periodic.run_due()  # staging sweep, catalog PR polling, volume alert, readiness watch (services/periodic.py)
         except Exception:  # the worker must survive bookkeeping errors
-            log.exception("worker maintenance failed (reaper, lost-job requeue, staging sweep)")
+            log.exception("worker maintenance failed (reaper, lost-job requeue, periodic tasks)")
             db.session.rollback()
         finally:
             db.session.remove()
-
-    def _sweep_staging(self) -> None:
-        """Remove old staging dirs of cancelled or superseded installs (STAGING_MAX_AGE), now and then."""
-        from portal.services import weights
-
-        if time.monotonic() - self._last_sweep < weights.SWEEP_INTERVAL:
-            return
-        self._last_sweep = time.monotonic()
-        weights.sweep_staging()
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: fail the running job so its horse stops now (bounded), then RQ's warm shutdown."""

@@ -116,3 +116,40 @@ def test_startup_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert lines == [
         "model-manager: configuration error: DATASTORE_DRIVER='bolt' is invalid: expected one of sqlite, postgres"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/secretpart", "http://"),
+        ("NOTIFY_WEBHOOK_URLS", "https://ok.example/a,ftp://bad.example/secretpart", "http://"),
+        ("CATALOG_REPO_URL", "nope://host/secretpart", "https://"),
+    ],
+)
+def test_bad_webhook_urls_are_reported_without_their_secret(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**BASE, name: value})
+    message = str(info.value)
+    assert message.startswith(f"{name}=<hidden> is invalid") and fragment in message
+    assert "secretpart" not in message
+
+
+def test_catalog_pr_and_notification_settings() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "CATALOG_REPO": "acme/catalog",
+            "NOTIFY_WEBHOOK_URLS": " https://a.example/x , https://b.example/y ",
+            "NOTIFY_RETRY_BACKOFF": "250ms",
+        }
+    )
+    assert settings.catalog_clone_url == "https://github.com/acme/catalog.git"
+    assert settings.catalog_base_branch == ""  # the repository's default branch
+    assert settings.notify_webhook_urls == ("https://a.example/x", "https://b.example/y")
+    assert settings.notify_retry_backoff == 0.25 and settings.notify_max_attempts == 5
+    public = settings.public_dict()
+    assert public["notify_webhook_urls"] is True and "a.example" not in str(public)
+    with pytest.raises(ConfigError, match="owner/repo"):
+        Settings.from_env({**BASE, "CATALOG_REPO": "https://github.com/acme/catalog"})
+    with pytest.raises(ConfigError, match="git branch"):
+        Settings.from_env({**BASE, "CATALOG_BASE_BRANCH": "a..b"})

@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
-from portal.services import cluster_cache, history
+from portal.services import cluster_cache, history, notify
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -307,6 +307,7 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
                 model_id=model_id,
                 metadata={"error": exc.message, "code": exc.code, "status": exc.status, "manifestHash": digest},
             )
+            notify.activation_failed(model_id, exc.message, actor=actor)
             raise
         previous_id = _model_id(previous)
         metadata: dict[str, Any] = {
@@ -322,6 +323,7 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
         if rollback_of is not None:
             metadata["rollbackFrom"] = rollback_of
         history.record("model_activated", actor=actor, model_id=model_id, metadata=metadata)
+        notify.activation_applied(model_id, metadata, actor=actor)
     return {
         "status": "success",
         "message": f"Model {model_id} activated",

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from portal.errors import Conflict, InvalidInput, NotFound, Unavailable
 from portal.extensions import current_settings, db, redis_holder
+from portal.metrics import JOB_DURATION, JOBS_TOTAL
 from portal.models import Job, JobLog
 from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
@@ -188,6 +189,14 @@ def complete(job: Job, *, result: dict[str, Any] | None = None, message: str = "
     job.eta_seconds = 0
     _add_log(job, "info", "completed", message)
     db.session.commit()
+    _count_finished(job)
+
+
+def _count_finished(job: Job) -> None:
+    """Prometheus: one count and one duration per finished attempt (the one place that times jobs)."""
+    JOBS_TOTAL.labels(job.type, job.status).inc()
+    if job.started_at is not None and job.finished_at is not None:
+        JOB_DURATION.labels(job.type, job.status).observe(max(0.0, (job.finished_at - job.started_at).total_seconds()))
 
 
 def fail(job: Job, error: str, *, stage: str = "failed") -> None:
@@ -197,6 +206,7 @@ def fail(job: Job, error: str, *, stage: str = "failed") -> None:
     job.rate, job.eta_seconds = None, None
     _add_log(job, "error", stage, error)
     db.session.commit()
+    _count_finished(job)
 
 
 def run_noop(job_id: str) -> None:
@@ -234,6 +244,7 @@ def cancel_job(job_id: str, *, actor: str) -> Job:
     job.rate, job.eta_seconds = None, None
     _add_log(job, "warn", "cancelled", f"Job cancelled by {actor}")
     db.session.commit()
+    _count_finished(job)
     connection = redis_holder(current_app).connection
     try:
         if was_running:

@@ -112,10 +112,6 @@ def system_info() -> dict[str, Any]:
             "vllmTTL": format_duration(settings.vllm_cache_ttl),
             "recommendationsTTL": format_duration(settings.recommendation_cache_ttl),
         },
-        "notifications": {
-            "slackWebhookConfigured": bool(settings.slack_webhook_url),
-            "pvcAlertThreshold": settings.pvc_alert_threshold,
-        },
         "gpu": {
             "profilesPath": str(settings.gpu_profile_path or "bundled"),
             "inventorySource": settings.gpu_inventory_source,

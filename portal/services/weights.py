@@ -38,9 +38,9 @@ from portal.errors import (
     UpstreamError,
 )
 from portal.extensions import db
-from portal.metrics import DOWNLOAD_BYTES, JOB_DURATION, JOB_STATUS
+from portal.metrics import DOWNLOAD_BYTES, JOB_STATUS
 from portal.models import Job
-from portal.services import history
+from portal.services import history, notify
 from portal.services import jobs as job_service
 
 log = logging.getLogger(__name__)
@@ -666,6 +666,7 @@ def delete_weights(
         model_id=relative,
         metadata={"hfModelId": (marker or {}).get("modelId"), "forced": bool(force and uri)},
     )
+    notify.volume_changed()
     result: dict[str, Any] = {"status": "success", "message": f"Deleted weights for {relative}", "name": relative}
     if note:
         result["warning"] = note
@@ -1460,7 +1461,6 @@ def run_install(job_id: str) -> None:
         raise
     else:
         JOB_STATUS.labels(JOB_TYPE, "completed").inc()
-        JOB_DURATION.labels(JOB_TYPE, "completed").observe(time.monotonic() - started)
 
 
 def _record_failure(job: Job, reason: str, started: float) -> None:
@@ -1470,7 +1470,6 @@ def _record_failure(job: Job, reason: str, started: float) -> None:
         return  # cancelled meanwhile: the operator's word stands
     job_service.fail(job, reason)
     record_failed(job)
-    JOB_DURATION.labels(JOB_TYPE, "failed").observe(time.monotonic() - started)
 
 
 def record_failed(job: Job) -> None:
@@ -1482,6 +1481,7 @@ def record_failed(job: Job) -> None:
         metadata={"error": job.error, "jobId": job.id, "target": job.target},
     )
     JOB_STATUS.labels(JOB_TYPE, "failed").inc()
+    notify.install_finished(job)
 
 
 def _download_all(job: Job, manifest: list[dict[str, Any]], ctx: _Fetch, reporter: _Reporter) -> list[dict[str, Any]]:
@@ -1596,6 +1596,7 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
     done = "Weights ready" if not unverified else f"Weights ready; {len(unverified)} file(s) unverified (no Hub hash)"
     job_service.complete(job, result=result, message=done)
     history.record("weight_install_completed", actor=job.actor, model_id=repo_id, metadata=result)
+    notify.install_finished(job)
 
 
 def sweep_staging(*, max_age: float | None = None) -> list[str]:

@@ -31,7 +31,17 @@ BannerProvider = Callable[[], tuple[str, str] | None]
 
 def register_web(app: Flask, *, banners: Iterable[BannerProvider]) -> None:
     """Register the portal blueprint (views of every area), its guards, filters, template helpers and banners."""
-    from portal.web import catalog, discover, filters, fit, history, jobs, pages, weights  # noqa: F401  (views on `bp`)
+    from portal.web import (  # noqa: F401  (views on `bp`)
+        catalog,
+        catalog_changes,
+        discover,
+        filters,
+        fit,
+        history,
+        jobs,
+        pages,
+        weights,
+    )
 
     app.register_blueprint(bp)
     filters.register(app)

@@ -10,7 +10,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from portal import auth
 from portal.errors import InvalidInput, NotConfigured, PortalError
-from portal.services import activation
+from portal.services import activation, catalog_pr
 from portal.services.catalog import get_catalog
 from portal.services.cluster import get_cluster
 from portal.services.manifests import DEFAULT_RUNTIME, effective_storage_uri, manifest_to_yaml
@@ -70,6 +70,7 @@ def _catalog_context() -> dict[str, Any]:
         "gpu_request": gpu_request,
         "storage_uri": effective_storage_uri,
         "default_runtime": DEFAULT_RUNTIME,
+        "pending": catalog_pr.list_pull_requests(pending_only=True),
     }
 
 

@@ -10,8 +10,8 @@ from werkzeug.datastructures import MultiDict
 
 from portal.auth import current_actor
 from portal.errors import Conflict, InvalidInput, PortalError
-from portal.services import discovery, validation
-from portal.services.catalog import create_entry, get_catalog
+from portal.services import catalog_pr, discovery, validation
+from portal.services.catalog import get_catalog
 from portal.services.huggingface import SearchQuery
 from portal.web import bp
 
@@ -127,7 +127,7 @@ def discover_save() -> tuple[str, int]:
     """Write the entry into the catalog directory (409 when the id exists)."""
     try:
         entry = _editor_entry()
-        path = create_entry(entry, actor=current_actor())
+        path = catalog_pr.save_local_entry(entry, actor=current_actor())
     except Conflict as exc:
         return render_template("discover/_save_result.html", error=exc.message, path=None), 409
     except PortalError as exc:
