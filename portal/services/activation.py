@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -239,9 +239,17 @@ def _apply(cluster: Cluster, target: Target, manifest: dict[str, Any]) -> tuple[
 # --- lock ----------------------------------------------------------------------------------------
 
 
+def lock_key(target: Target | None) -> str:
+    """The Redis lock of one deployment; the default deployment keeps the seed-era key."""
+    if target is None or target == Target.from_settings(current_settings()):
+        return LOCK_KEY
+    return f"{LOCK_KEY}:{target.namespace}/{target.name}"
+
+
 @contextmanager
-def _activation_lock(connection: redis.Redis) -> Iterator[None]:
-    lock = connection.lock(LOCK_KEY, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
+def activation_lock(connection: redis.Redis, key: str = LOCK_KEY) -> Iterator[None]:
+    """Hold a Redis lock (wait up to LOCK_WAIT s): 409 when another holder keeps it, 503 when Redis is down."""
+    lock = connection.lock(key, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
     try:
         acquired = lock.acquire()
     except redis.RedisError as exc:
@@ -288,16 +296,38 @@ def _model_id(obj: dict[str, Any] | None) -> str | None:
     return str(value) if value else None
 
 
-def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> dict[str, Any]:
-    """Apply the entry's InferenceService (create or replace) and record `model_activated`."""
+def activate(
+    model_id: str,
+    *,
+    actor: str,
+    rollback_of: str | None = None,
+    target: Target | None = None,
+    prepare: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None,
+    create_only: bool = False,
+) -> dict[str, Any]:
+    """Apply the entry's InferenceService (create or replace) and record `model_activated`.
+
+    `target` names another deployment than the default one; `prepare(manifest, current)` adjusts the
+    manifest under the deployment's lock (placement); `create_only` refuses (409) an existing object.
+    """
     settings = current_settings()
     entry = _fresh_catalog().get_entry(model_id)
     manifest = render_inference_service(entry, settings)
-    target = Target.from_settings(settings)
+    target = target or Target.from_settings(settings)
     cluster = get_cluster()
     digest = manifest_hash(manifest["spec"])
-    with _activation_lock(redis_holder(current_app).connection):
+    with activation_lock(redis_holder(current_app).connection, lock_key(target)):
         try:
+            if prepare is not None:
+                existing = _read(cluster, target)
+                if create_only and existing is not None:
+                    raise Conflict(
+                        f"a deployment named {target.name!r} already exists in {target.namespace}",
+                        code="deployment_exists",
+                        details={"name": target.name, "namespace": target.namespace},
+                    )
+                manifest = prepare(manifest, existing)
+                digest = manifest_hash(manifest["spec"])
             action, previous, applied = _apply(cluster, target, manifest)
             cluster_cache.record_write(applied if isinstance(applied, dict) else None)
         except PortalError as exc:
@@ -305,7 +335,14 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
                 "model_activation_failed",
                 actor=actor,
                 model_id=model_id,
-                metadata={"error": exc.message, "code": exc.code, "status": exc.status, "manifestHash": digest},
+                metadata={
+                    "error": exc.message,
+                    "code": exc.code,
+                    "status": exc.status,
+                    "manifestHash": digest,
+                    "name": target.name,
+                    "namespace": target.namespace,
+                },
             )
             notify.activation_failed(model_id, exc.message, actor=actor)
             raise
@@ -323,7 +360,9 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
         if rollback_of is not None:
             metadata["rollbackFrom"] = rollback_of
         history.record("model_activated", actor=actor, model_id=model_id, metadata=metadata)
-        notify.activation_applied(model_id, metadata, actor=actor)
+        if target == Target.from_settings(settings):
+            # The readiness watch follows the default deployment (the one /active describes).
+            notify.activation_applied(model_id, metadata, actor=actor)
     return {
         "status": "success",
         "message": f"Model {model_id} activated",
@@ -339,13 +378,13 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
     }
 
 
-def deactivate(*, actor: str) -> dict[str, Any]:
+def deactivate(*, actor: str, target: Target | None = None) -> dict[str, Any]:
     """Delete the InferenceService; `already_deleted` when there is none. Records `model_deactivated`."""
     settings = current_settings()
-    target = Target.from_settings(settings)
+    target = target or Target.from_settings(settings)
     cluster = get_cluster()
     action_text = f"delete InferenceService {target.label}"
-    with _activation_lock(redis_holder(current_app).connection):
+    with activation_lock(redis_holder(current_app).connection, lock_key(target)):
         current = _read(cluster, target)
         model_id = _model_id(current)
         try:
@@ -377,39 +416,57 @@ def deactivate(*, actor: str) -> dict[str, Any]:
     }
 
 
-def rollback(*, actor: str) -> dict[str, Any]:
+def _events_of(target: Target, default: Target) -> list[Any]:
+    """`model_activated` rows of one deployment, newest first (rows from before deployments: the default one)."""
+    rows, _ = history.query_events(limit=history.MAX_LIMIT, event="model_activated")
+    return [
+        r
+        for r in rows
+        if ((r.meta or {}).get("name") or default.name, (r.meta or {}).get("namespace") or default.namespace)
+        == (target.name, target.namespace)
+    ]
+
+
+def rollback(
+    *,
+    actor: str,
+    target: Target | None = None,
+    prepare: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Re-activate the model that was active before the current one (from history)."""
     settings = current_settings()
-    current = _model_id(_read(get_cluster(), Target.from_settings(settings)))
-    rows, _ = history.query_events(limit=history.MAX_LIMIT, event="model_activated")
-    target: str | None = None
+    default = Target.from_settings(settings)
+    target = target or default
+    current = _model_id(_read(get_cluster(), target))
+    rows = _events_of(target, default)
+    back_to: str | None = None
     seen_current = current is None
     for row in rows:  # newest first
         if not seen_current:
             seen_current = row.model_id == current
             continue
         if row.model_id and row.model_id != current:
-            target = row.model_id
+            back_to = row.model_id
             break
-    if target is None and current is not None and not any(r.model_id == current for r in rows):
+    if back_to is None and current is not None and not any(r.model_id == current for r in rows):
         # The current model was activated outside the portal: the newest other activation is "before".
-        target = next((r.model_id for r in rows if r.model_id and r.model_id != current), None)
-    if target is None:
+        back_to = next((r.model_id for r in rows if r.model_id and r.model_id != current), None)
+    if back_to is None:
         raise Conflict(
             "nothing to roll back to: history has no model that was active before "
             + (f'"{current}"' if current else "now"),
             code="no_rollback_target",
             details={"currentModelId": current},
         )
-    if target not in get_catalog().snapshot().entries:
+    if back_to not in get_catalog().snapshot().entries:
         raise Conflict(
-            f'cannot roll back to "{target}": it is no longer in the catalog',
+            f'cannot roll back to "{back_to}": it is no longer in the catalog',
             code="rollback_target_missing",
-            details={"modelId": target, "currentModelId": current},
+            details={"modelId": back_to, "currentModelId": current},
         )
-    result = activate(target, actor=actor, rollback_of=current)
-    result["message"] = f"Rolled back to {target}" + (f" (from {current})" if current else "")
-    result["rollback"] = {"from": current, "to": target}
+    result = activate(back_to, actor=actor, rollback_of=current, target=target, prepare=prepare)
+    result["message"] = f"Rolled back to {back_to}" + (f" (from {current})" if current else "")
+    result["rollback"] = {"from": current, "to": back_to}
     return result
 
 

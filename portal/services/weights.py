@@ -614,6 +614,17 @@ def _storage_from_active(active: Any) -> tuple[str | None, str | None, str | Non
     return obj.get("storageUri"), obj.get("modelId") or obj.get("id"), None
 
 
+def _deployment_using(relative: str) -> dict[str, Any] | None:
+    """The first portal deployment whose storageUri uses these weights: every deployment's weights are guarded."""
+    from portal.services.deployments import deployed_models
+
+    try:
+        models = deployed_models()
+    except PortalError:  # like the active check: a down cluster view must not block deletes
+        return None
+    return next((m for m in models if _uri_uses(m.get("storageUri"), relative)), None)
+
+
 def _uri_uses(uri: str | None, relative: str) -> bool:
     if not uri or not uri.startswith("pvc://"):
         return False
@@ -647,6 +658,14 @@ def delete_weights(
             "deactivate it first or pass force=true",
             code="weights_in_use",
             details={"name": relative, "modelId": model_id, "storageUri": uri},
+        )
+    other = _deployment_using(relative) if active is None and not force else None
+    if other is not None:
+        raise Conflict(
+            f"deployment {other['deployment']} serves {other['modelId'] or '(unknown)'} from these weights "
+            f"({other['storageUri']}); delete or switch that deployment first, or pass force=true",
+            code="weights_in_use",
+            details={"name": relative, **other},
         )
     marker = read_marker(path)
     if path.is_symlink():
