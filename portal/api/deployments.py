@@ -76,7 +76,7 @@ class Deployment(MethodView):
     @blp.alt_response(422, description="The cluster refused the manifest (details.causes)")
     @_cluster_errors
     def put(self, body: dict[str, Any], query: dict[str, Any], name: str) -> Response:
-        """Switch the deployment to another catalog model (dry run first, serialized, recorded)."""
+        """Switch the deployment to another catalog model (placed again, serialized per deployment, recorded)."""
         return jsonify(
             deployments.switch_model(name, body["model"], actor=auth.current_actor(), namespace=query.get("namespace"))
         )

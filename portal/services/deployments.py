@@ -159,9 +159,9 @@ def _placer(model_id: str, target: Target, gpus: int | None, node: str | None) -
                 code="no_placement",
                 details={"modelId": model_id, "refused": [r.to_dict() for r in result.refusals]},
             )
-        pinned = apply_placement(manifest, target, result.best)
-        activation.dry_run_manifest(pinned)  # the API server's validation before anything changes
-        return pinned
+        # No separate dry run: the API server validates the create/replace itself and a refused
+        # manifest changes nothing (422 manifest_invalid, recorded as model_activation_failed).
+        return apply_placement(manifest, target, result.best)
 
     return prepare
 
