@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import json
@@ -974,6 +975,14 @@ class InstallError(Exception):
     """An install failed for a reason a person can read."""
 
 
+class VolumeFull(InstallError):
+    """The weights volume ran out of space while a file was being written."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 class Cancelled(Exception):
     """The job was cancelled (or stopped by a shutdown) while downloading."""
 
@@ -1292,6 +1301,8 @@ def _download_file(spec: dict[str, Any], ctx: _Fetch) -> dict[str, Any]:
             except Exception as exc:
                 progress.rewind(have + counter.received - start)
                 transient = _as_transient(exc)
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise VolumeFull(name) from exc
                 if transient is None:
                     raise InstallError(f"download of {name} failed: {type(exc).__name__}: {exc}") from exc
                 failures += 1
@@ -1570,7 +1581,15 @@ def _install(job: Job, payload: dict[str, Any], stop: threading.Event) -> None:
         settings.weights_retry_backoff,
         settings.weights_retry_backoff_max,
     )
-    entries = _download_all(job, manifest, ctx, reporter)
+    try:
+        entries = _download_all(job, manifest, ctx, reporter)
+    except VolumeFull as full:
+        # Keeping the partial bytes would only keep the volume full: the next attempt starts over.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InstallError(
+            f"no space left on the weights volume while downloading {full.name}: the partial download was "
+            "removed and the installed version is untouched; free space on the volume, then retry"
+        ) from full
     _check_complete(staging, manifest, entries, settings.weights_require_sha256)
     verified = len(manifest) - len(unverified)
     if unverified:
