@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each module exposes run() -> str (a Markdown section). Order is the order in the report.
-MODULES = ["bench.bench_catalog", "bench.bench_weights", "bench.bench_discovery"]
+MODULES = ["bench.bench_catalog", "bench.bench_weights", "bench.bench_discovery", "bench.bench_deployments"]
 
 
 def machine() -> str:

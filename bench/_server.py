@@ -23,15 +23,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def portal_server(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
-    """Run `gunicorn -w <workers> wsgi:app` with `env` after `flask db upgrade`; yields the base URL."""
+def portal_server(env: dict[str, str], *, workers: int = 2, app: str = "wsgi:app") -> Iterator[str]:
+    """Run `gunicorn -w <workers> <app>` with `env` (after `flask db upgrade` for the portal); yields the base URL.
+
+    Another `app` (a bare Flask app for comparison) runs under the same gunicorn settings (gunicorn.conf.py).
+    """
     bindir = Path(sys.executable).parent
-    subprocess.run(
-        [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
+    if app == "wsgi:app":
+        subprocess.run(
+            [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     port = free_port()
     server = subprocess.Popen(
-        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -220,6 +220,7 @@ class ClusterWatcher:
         self.stopped = threading.Event()
         self.leading = threading.Event()
         self._sources: list[_Source] = []
+        self._transition = threading.Lock()  # stop() never races the elector starting sources
         self._lock = cache.connection.lock(cache.key("watcher"), timeout=ttl, thread_local=False)
         self._thread = threading.Thread(target=self._run, name="cluster-watch-elector", daemon=True)
 
@@ -229,8 +230,9 @@ class ClusterWatcher:
 
     def stop(self) -> None:
         """Stop watching and give the lock up (another process takes over at once)."""
-        self.stopped.set()
-        self._halt_sources()
+        with self._transition:
+            self.stopped.set()
+            self._halt_sources()
         if self.leading.is_set():
             with contextlib.suppress(LockError, redis.RedisError):
                 self._lock.release()
@@ -292,39 +294,46 @@ class ClusterWatcher:
     def _run(self) -> None:
         while not self.stopped.is_set():
             held = self._hold()
-            if held and not self.leading.is_set():
-                log.info("cluster watch: this process watches the cluster now")
-                self.leading.set()
-                self._sources = self._make_sources()
-                for source in self._sources:
-                    source.start()
-            elif not held and self.leading.is_set():
-                log.info("cluster watch: lost the watcher lock, stopping")
-                self.leading.clear()
-                self._halt_sources()
-            if self.leading.is_set():
-                try:
-                    lost = self.cache.heartbeat()
-                    for source in self._sources:
-                        if source.source in lost and source.listed.is_set():
-                            source.resync()
-                except redis.RedisError:
-                    pass
+            with self._transition:
+                if self.stopped.is_set():
+                    break
+                self._follow(held)
             self.stopped.wait(self.ttl / 3)
+
+    def _follow(self, held: bool) -> None:
+        """Start or stop the sources as the lock came or went; heartbeat while leading."""
+        if held and not self.leading.is_set():
+            log.info("cluster watch: this process watches the cluster now")
+            self.leading.set()
+            self._sources = self._make_sources()
+            for source in self._sources:
+                source.start()
+        elif not held and self.leading.is_set():
+            log.info("cluster watch: lost the watcher lock, stopping")
+            self.leading.clear()
+            self._halt_sources()
+        if self.leading.is_set():
+            try:
+                lost = self.cache.heartbeat()
+                for source in self._sources:
+                    if source.source in lost and source.listed.is_set():
+                        source.resync()
+            except redis.RedisError:
+                pass
 
 
 def start_watcher(app: Flask) -> ClusterWatcher | None:
-    """Start this process's watcher for `app` (idempotent); None when no cluster is configured."""
-    existing = app.extensions.get("cluster_watcher")
-    if isinstance(existing, ClusterWatcher):
-        return existing
+    """Start this process's watcher for `app` (idempotent); None when no cluster is configured or it was stopped."""
+    if "cluster_watcher" in app.extensions:
+        existing = app.extensions["cluster_watcher"]
+        return existing if isinstance(existing, ClusterWatcher) else None
     cluster = cluster_for(app)
     if not cluster.configured:
         return None
     with _start_lock:
-        existing = app.extensions.get("cluster_watcher")
-        if isinstance(existing, ClusterWatcher):
-            return existing
+        if "cluster_watcher" in app.extensions:
+            existing = app.extensions["cluster_watcher"]
+            return existing if isinstance(existing, ClusterWatcher) else None
         settings = app.config["SETTINGS"]
         watcher = ClusterWatcher(
             cluster,
@@ -338,10 +347,12 @@ def start_watcher(app: Flask) -> ClusterWatcher | None:
 
 
 def stop_watcher(app: Flask) -> None:
-    """Stop the app's watcher, if it runs (tests, shutdown)."""
-    watcher = app.extensions.pop("cluster_watcher", None)
+    """Stop the app's watcher for good, if it runs (tests, shutdown): later requests do not restart it."""
+    watcher = app.extensions.get("cluster_watcher")
     if isinstance(watcher, ClusterWatcher):
         watcher.stop()
+    else:
+        app.extensions["cluster_watcher"] = None
 
 
 _start_lock = threading.Lock()

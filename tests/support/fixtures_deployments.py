@@ -64,7 +64,7 @@ def deploy_app(make_app: Callable[..., Flask], devcluster: DevCluster, cluster_c
     app = make_app(
         KUBECONFIG=str(devcluster.kubeconfig),  # type: ignore[attr-defined]
         MODEL_CATALOG_ROOT=str(cluster_catalog.parent),
-        KUBE_TIMEOUT="3",
+        KUBE_TIMEOUT="10",  # a loaded CI machine; timeouts have their own tests
         MODEL_MANAGER_DEVCLUSTER="true",
     )
     for model_id in ("small-a", "small-b", "small-c"):
