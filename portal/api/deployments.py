@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from portal import auth
 from portal.api.runtime import _cluster_errors  # the cluster error statuses, documented once
 from portal.schemas.deployments import (
+    CapacityQuery,
     CapacitySchema,
     CreateDeploymentBody,
     DeploymentActionSchema,
@@ -126,8 +127,10 @@ class Placements(MethodView):
 class Capacity(MethodView):
     """GPU capacity per node."""
 
+    @blp.arguments(CapacityQuery, location="query")
     @blp.response(200, CapacitySchema)
+    @blp.alt_response(404, description="Unknown catalog model in `add`")
     @_cluster_errors
-    def get(self) -> Response:
-        """GPUs per node: allocatable, held by which deployment, free (from the watched view)."""
-        return jsonify(placement.capacity())
+    def get(self, query: dict[str, Any]) -> Response:
+        """GPUs per node: allocatable, held by which deployment, free; `?add=<model>`: what would no longer fit."""
+        return jsonify(placement.capacity(query.get("add")))

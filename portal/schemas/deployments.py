@@ -96,7 +96,17 @@ class PlacementsSchema(_Open):
     fits = fields.Boolean()
 
 
+class CapacityQuery(_Loose):
+    """Query of GET /capacity."""
+
+    add = fields.String(
+        validate=validate.Length(min=1, max=MAX_ID_LENGTH),
+        metadata={"description": "A catalog model: where it would go, and what would then no longer fit"},
+    )
+
+
 class CapacitySchema(_Open):
     """Answer of GET /capacity."""
 
     nodes = fields.List(fields.Dict(), metadata={"description": "allocatable, inUse, free, holders per node"})
+    ifAdded = fields.Dict(metadata={"description": "with ?add=: placement, noLongerFits, notEstimated"})

@@ -22,7 +22,7 @@ works (keeps big GPUs for big models), then more KV-cache tokens.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal.errors import InvalidInput, NotFound
@@ -420,12 +420,13 @@ def placements_for(model: str | None = None, hf_model_id: str | None = None) -> 
     return body
 
 
-def capacity() -> dict[str, Any]:
-    """GPUs per node: allocatable, held by which deployment (or other pod), free."""
+def capacity(add: str | None = None) -> dict[str, Any]:
+    """GPUs per node: allocatable, held by which deployment (or other pod), free; with `add`, what that would cost."""
     from portal.services.discovery import app_profiles
 
     snapshot = get_snapshot()
-    inventory = cluster_inventory(snapshot, app_profiles())
+    profiles = app_profiles()
+    inventory = cluster_inventory(snapshot, profiles)
     by_node = holders(snapshot)
     nodes = []
     for gpu_node in inventory.nodes:
@@ -438,9 +439,45 @@ def capacity() -> dict[str, Any]:
             }
         )
     body: dict[str, Any] = {"nodes": nodes}
+    if add:
+        body["ifAdded"] = if_added(add, inventory, profiles)
     if snapshot.staleness.stale:
         body["view"] = snapshot.staleness.to_dict()
     return body
+
+
+def _taking(inventory: Inventory, node: str, resource: str, gpus: int) -> Inventory:
+    """The inventory after `gpus` more GPUs of `node` are held."""
+    nodes = tuple(
+        replace(n, in_use=n.in_use + gpus) if n.name == node and n.resource == resource else n for n in inventory.nodes
+    )
+    return replace(inventory, nodes=nodes)
+
+
+def if_added(model_id: str, inventory: Inventory, profiles: Sequence[GpuProfile]) -> dict[str, Any]:
+    """Where `model_id` would go now, and which other catalog models would then no longer fit anywhere."""
+    from portal.errors import PortalError
+    from portal.services.catalog import get_catalog
+
+    catalog = get_catalog()
+    chosen = plan(request_for_entry(catalog.get_entry(model_id)), inventory, profiles)
+    if chosen.best is None:
+        return {"model": model_id, "fits": False, "reason": chosen.reason(), "noLongerFits": [], "notEstimated": []}
+    best = chosen.best
+    after = _taking(inventory, best.node, best.resource, best.gpus)
+    lost: list[str] = []
+    unknown: list[str] = []
+    for other_id, entry in sorted(catalog.snapshot().entries.items()):
+        if other_id == model_id:
+            continue
+        try:
+            request = request_for_entry(entry)
+        except PortalError:  # no installed weights and the Hub cannot say
+            unknown.append(other_id)
+            continue
+        if plan(request, inventory, profiles).best is not None and plan(request, after, profiles).best is None:
+            lost.append(other_id)
+    return {"model": model_id, "fits": True, "placement": best.to_dict(), "noLongerFits": lost, "notEstimated": unknown}
 
 
 def ensure_node_known(inventory: Inventory, node: str) -> GpuNode:

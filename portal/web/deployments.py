@@ -25,9 +25,9 @@ def _listing() -> tuple[dict[str, Any] | None, str | None]:
         return None, exc.message
 
 
-def _capacity() -> tuple[dict[str, Any] | None, str | None]:
+def _capacity(add: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        return placement.capacity(), None
+        return placement.capacity(add), None
     except PortalError as exc:
         return None, exc.message
 
@@ -77,7 +77,7 @@ def _list_html(error: str | None = None, notice: str | None = None) -> tuple[str
 def deployments_page() -> str:
     """Every deployment as a card, and the GPU capacity per node."""
     html, _ = _list_html()
-    return render_template("deployments/deployments.html", list_html=html, **_capacity_context())
+    return render_template("deployments/deployments.html", list_html=html, **_capacity_context(_add()))
 
 
 @bp.get("/deployments/list", endpoint="deployment_list")
@@ -87,17 +87,29 @@ def deployment_list() -> Response:
     return partial_response(html, 200 if pending else STOP_POLLING)
 
 
-def _capacity_context() -> dict[str, Any]:
-    data, problem = _capacity()
+def _add() -> str | None:
+    return (request.args.get("add") or "").strip() or None
+
+
+def _capacity_context(add: str | None = None) -> dict[str, Any]:
+    data, problem = _capacity(add)
     colours = _colours(_listing()[0])
     nodes = [{**n, "segments": _segments(n, colours)} for n in (data or {}).get("nodes", [])]
-    return {"capacity": data, "capacity_problem": problem, "nodes": nodes, "bar_width": BAR_WIDTH}
+    return {
+        "capacity": data,
+        "capacity_problem": problem,
+        "nodes": nodes,
+        "bar_width": BAR_WIDTH,
+        "add": add or "",
+        "if_added": (data or {}).get("ifAdded"),
+        "models": get_catalog().list_entries(""),
+    }
 
 
 @bp.get("/deployments/capacity", endpoint="capacity")
 def capacity_partial() -> str:
-    """The capacity bars alone (refreshed when deployments change)."""
-    return render_template("deployments/_capacity.html", **_capacity_context())
+    """The capacity bars alone (refreshed when deployments change; `?add=` shows what a new model would cost)."""
+    return render_template("deployments/_capacity.html", **_capacity_context(_add()))
 
 
 @bp.get("/deployments/header", endpoint="deployments_header")

@@ -166,3 +166,16 @@ def test_weights_of_every_deployment_are_guarded(deploy_app: Flask) -> None:
     assert "chat" in refused.json["error"]
     assert client.delete("/weights/acme/small-b").status_code == 200
     assert client.delete("/weights/acme/small-a?force=true").status_code == 200
+
+
+def test_capacity_says_what_would_no_longer_fit(deploy_app: Flask) -> None:
+    client = deploy_app.test_client()
+    assert client.post("/deployments", json={"name": "chat", "model": "small-a"}).status_code == 201
+    plan = client.get("/capacity?add=small-b").json["ifAdded"]
+    assert plan["fits"] is True and plan["placement"]["node"] == "venus"
+    # Once venus is taken too, every model that fits today on the free GPU would not fit any more.
+    assert plan["noLongerFits"] == ["pinned", "small-a", "small-c"]
+    assert "huge" not in plan["noLongerFits"] and "tiny-gpt2-test" in plan["notEstimated"]
+    assert client.get("/capacity?add=nope").status_code == 404
+    html = client.get("/ui/deployments/capacity?add=small-b").get_data(as_text=True)
+    assert "would go on <strong>venus</strong>" in html and "pinned, small-a, small-c" in html
