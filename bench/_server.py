@@ -47,10 +47,10 @@ def portal_server(env: dict[str, str], *, workers: int = 2, app: str = "wsgi:app
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded machine boots workers slowly
         while True:
             try:
-                requests.get(base + "/healthz", timeout=10)  # any answer (200, or 503 naming a dependency) will do
+                requests.get(base + "/healthz", timeout=60)  # any answer (200, or 503 naming a dependency) will do
                 break
             except requests.ConnectionError:
                 pass
