@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_WORKERS ?= 2
 
-.PHONY: help run venv deps dev-deps migrate worker devcluster test test-sqlite test-postgres test-fast lint typecheck format bench clean
+.PHONY: help run venv deps dev-deps migrate worker devcluster test test-sqlite test-postgres test-fast lint typecheck format bench load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ typecheck: $(VENV)/.dev-deps ## mypy --strict on portal/ and jobs/
 
 bench: $(VENV)/.dev-deps ## Run the benchmarks and write docs/benchmarks.md
 	$(PY) -m bench
+
+load: $(VENV)/.dev-deps ## 50 portal users for 60 s during an install (locust, loopback); writes docs/benchmarks.md
+	$(PY) -m bench bench_load
 
 clean: ## Remove local state (.run/) and caches
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

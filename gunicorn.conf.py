@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('SERVER_PORT', '8080')}")
+from portal.config import ConfigError, listen_address
+
+try:
+    bind = listen_address()  # GUNICORN_BIND, else 0.0.0.0:$PORT (SERVER_PORT overrides PORT)
+except ConfigError as exc:
+    raise SystemExit(f"model-manager: {exc}") from None  # one line naming the variable, not a traceback
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 60

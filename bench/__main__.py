@@ -12,7 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each module exposes run() -> str (a Markdown section). Order is the order in the report.
-MODULES = ["bench.bench_catalog", "bench.bench_weights", "bench.bench_discovery", "bench.bench_deployments"]
+MODULES = [
+    "bench.bench_catalog",
+    "bench.bench_weights",
+    "bench.bench_discovery",
+    "bench.bench_fit",
+    "bench.bench_contract",
+    "bench.bench_load",
+    "bench.bench_deployments",
+]
 
 
 def machine() -> str:
@@ -25,6 +33,14 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def _merge(existing: str, fresh: list[str]) -> list[str]:
+    """A partial run (`python -m bench bench_load`) replaces its own sections and keeps the others."""
+    kept = ["## " + part for part in existing.split("\n## ")[1:]]
+    headings = {section.splitlines()[0]: section for section in fresh}
+    merged = [headings.pop(section.splitlines()[0], section.rstrip() + "\n") for section in kept]
+    return merged + list(headings.values())
 
 
 def main() -> int:
@@ -43,6 +59,9 @@ def main() -> int:
         print(f"[bench] {short} …", flush=True)
         sections.append(module.run())
         print(f"[bench] {short} done in {time.perf_counter() - started:.1f}s", flush=True)
+    out = ROOT / "docs" / "benchmarks.md"
+    if only and out.exists():
+        sections = _merge(out.read_text(), sections)
     report = [
         "# Benchmarks",
         "",
@@ -51,7 +70,6 @@ def main() -> int:
         "",
         *sections,
     ]
-    out = ROOT / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(report).rstrip() + "\n")
     print(f"[bench] wrote {out.relative_to(ROOT)}")

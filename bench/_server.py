@@ -23,13 +23,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def portal_server(env: dict[str, str], *, workers: int = 2, app: str = "wsgi:app") -> Iterator[str]:
-    """Run `gunicorn -w <workers> <app>` with `env` (after `flask db upgrade` for the portal); yields the base URL.
+def portal_server(
+    env: dict[str, str], *, workers: int = 2, log: Path | None = None, target: str = "wsgi:app"
+) -> Iterator[str]:
+    """Run `gunicorn -w <workers> wsgi:app` with `env` after `flask db upgrade`; yields the base URL.
 
-    Another `app` (a bare Flask app for comparison) runs under the same gunicorn settings (gunicorn.conf.py).
+    `log`, when given, receives gunicorn's and the app's log lines (otherwise they are discarded).
+    Another `target` (a bare app to compare with) runs under the same settings, without the migration.
     """
     bindir = Path(sys.executable).parent
-    if app == "wsgi:app":
+    if target == "wsgi:app":
         subprocess.run(
             [str(bindir / "flask"), "--app", "wsgi", "db", "upgrade"],
             cwd=ROOT,
@@ -38,21 +41,23 @@ def portal_server(env: dict[str, str], *, workers: int = 2, app: str = "wsgi:app
             capture_output=True,
         )
     port = free_port()
+    sink = log.open("ab") if log is not None else None
     server = subprocess.Popen(
-        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
+        [str(bindir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", target],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=sink or subprocess.DEVNULL,
+        stderr=sink or subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60  # a loaded machine boots workers slowly
+        # Generous: a loaded machine (several test workers on two cores) can take long to import the app.
+        deadline = time.monotonic() + 120
         while True:
             try:
-                requests.get(base + "/healthz", timeout=60)  # any answer (200, or 503 naming a dependency) will do
+                requests.get(base + "/healthz", timeout=10)  # any answer (200, 404, 503 naming a dependency) will do
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("gunicorn did not start")
@@ -64,3 +69,6 @@ def portal_server(env: dict[str, str], *, workers: int = 2, app: str = "wsgi:app
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
+        if sink is not None:
+            sink.close()

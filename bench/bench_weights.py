@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -14,9 +15,13 @@ from typing import Any
 
 LARGE_FILES = 4
 LARGE_FILE_SIZE = 256 * 1024 * 1024  # 4 x 256 MiB = 1 GiB
-USAGE_DIRS, USAGE_FILES_PER_DIR = 100, 1000  # 100,000 files
+# The usage volume: several installs, each with GB-size shards (sparse) and thousands of small files.
+USAGE_INSTALLS, USAGE_SHARDS, USAGE_SHARD_SIZE = 5, 4, 4 * 2**30  # 5 x 4 x 4 GiB apparent size
+USAGE_DIRS, USAGE_FILES_PER_DIR = 20, 1000  # per install: 20,000 small files (100,000 in all)
+USAGE_CALLS = 9
 INSTALL_RUNS = 3  # curl and ours alternate; the best of each counts
 REPO_ID = "bench/large-model"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _serve_hub(conn: Any) -> None:
@@ -122,12 +127,23 @@ def _curl(hub_url: str, repo_id: str, sha: str, names: list[str], dest: Path, pa
     return time.perf_counter() - started
 
 
-def _make_tree(root: Path) -> None:
-    for d in range(USAGE_DIRS):
-        directory = root / "legacy-tree" / f"d{d:03d}"
-        directory.mkdir(parents=True)
-        for f in range(USAGE_FILES_PER_DIR):
-            (directory / f"f{f:04d}").write_bytes(b"x" * (f % 7 + 1))
+def _make_tree(root: Path) -> int:
+    """Installs as the portal writes them (marker, shards, small files); returns the number of files."""
+    count = 0
+    for i in range(USAGE_INSTALLS):
+        install = root / "bench" / f"model-{i}"
+        install.mkdir(parents=True)
+        (install / ".model-manager").write_text(f'{{"modelId": "bench/model-{i}", "revision": "{i:040d}"}}')
+        for s in range(USAGE_SHARDS):
+            with (install / f"model-{s + 1:05d}-of-{USAGE_SHARDS:05d}.safetensors").open("wb") as handle:
+                handle.truncate(USAGE_SHARD_SIZE)  # sparse: the apparent size is what du -sb and we count
+        for d in range(USAGE_DIRS):
+            directory = install / "extra" / f"d{d:03d}"
+            directory.mkdir(parents=True)
+            for f in range(USAGE_FILES_PER_DIR):
+                (directory / f"f{f:04d}").write_bytes(b"x" * (f % 7 + 1))
+        count += USAGE_SHARDS + USAGE_DIRS * USAGE_FILES_PER_DIR
+    return count
 
 
 def _best(func: Any, runs: int = 3) -> float:
@@ -181,10 +197,73 @@ def _install_section(tmp: Path, hub_url: str, sha: str, names: list[str]) -> lis
     ]
 
 
+def _timed_get(session: Any, url: str) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    response = session.get(url, timeout=300)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def usage_section(tmp: Path) -> list[str]:
+    """`GET /weights/usage` through gunicorn vs `du -sb` on the same volume: cold, after a change, warm."""
+    import requests
+
+    from bench._server import portal_server
+
+    root = tmp / "weights"
+    root.mkdir()
+    files = _make_tree(root)
+    os.sync()  # the new tree's inodes are written back before either side is timed
+    du_runs = []
+    for _ in range(USAGE_CALLS):
+        started = time.perf_counter()
+        subprocess.run(["du", "-sb", str(root)], check=True, capture_output=True)
+        du_runs.append(time.perf_counter() - started)
+    du = statistics.median(du_runs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        MODEL_MANAGER_ENV="development",
+        MODEL_CATALOG_ROOT=str(tmp / "catalog"),
+        WEIGHTS_STORAGE_PATH=str(root),
+        DATASTORE_DSN=str(tmp / "bench.db"),
+        STATE_PATH=str(tmp / "state"),
+        KUBECONFIG=str(tmp / "no-kubeconfig"),
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        PYTHONPATH=str(ROOT),
+    )
+    (tmp / "catalog" / "models").mkdir(parents=True)
+    with portal_server(env, workers=1) as base:
+        url = f"{base}/weights/usage"
+        session = requests.Session()
+        cold, body = _timed_get(session, url)  # the first call walks the whole volume
+        warm = statistics.median(_timed_get(session, url)[0] for _ in range(USAGE_CALLS))
+        (root / "bench" / "model-0" / "extra" / "d000" / "new-file").write_bytes(b"y" * 100)
+        changed, after = _timed_get(session, url)  # one directory changed: only it is read again
+    assert after["usedBytes"] == body["usedBytes"] + 100, (after["usedBytes"], body["usedBytes"])
+    warm_factor, cold_factor = warm / du, cold / du
+    return [
+        f"`GET /weights/usage` through gunicorn (one worker) on a volume of {USAGE_INSTALLS} installs "
+        f"({USAGE_SHARDS} sparse {USAGE_SHARD_SIZE / 2**30:.0f} GiB shards and "
+        f"{USAGE_DIRS * USAGE_FILES_PER_DIR:,} small files each: {files:,} files, "
+        f"{body['usedBytes'] / 2**30:.0f} GiB) vs `du -sb` (median of {USAGE_CALLS}, warm page cache):",
+        "",
+        "| | ms | vs `du -sb` |",
+        "|---|---:|---:|",
+        f"| `du -sb` | {du * 1000:.0f} | 1.00x |",
+        f"| first call after start (full walk) | {cold * 1000:.0f} | {cold_factor:.2f}x |",
+        f"| call after one directory changed (it alone is re-read) | {changed * 1000:.0f} | {changed / du:.2f}x |",
+        f"| later calls (cache validated by one lstat per directory) | {warm * 1000:.0f} | {warm_factor:.2f}x |",
+        "",
+        f"What a user calls: **{warm_factor:.2f}x** `du -sb` (target ≤ 1.5x) — "
+        f"{'met' if warm_factor <= 1.5 else 'MISSED'}; the full walk behind a cold cache is {cold_factor:.2f}x.",
+        "",
+    ]
+
+
 def run() -> str:
     """Run the weights benchmarks and return a Markdown section."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    from portal.services import weights
 
     lines = ["## Weights", ""]
     context = multiprocessing.get_context("spawn")
@@ -199,24 +278,7 @@ def run() -> str:
         parent.send("stop")
         server.join(timeout=10)
     with tempfile.TemporaryDirectory(prefix="bench-weights-") as tmpdir:
-        tmp = Path(tmpdir)
-        app = _app(tmp, "http://127.0.0.1:9")  # the usage benchmark talks to no Hub
-        with app.app_context():
-            root = weights.storage_root()
-            shutil.rmtree(root)
-            root.mkdir()
-            _make_tree(root)
-            os.sync()  # the new tree's inodes are written back before either side is timed
-            ours = _best(weights.usage, runs=5)
-            usage = weights.usage()
-        du = _best(lambda: subprocess.run(["du", "-sb", str(root)], check=True, capture_output=True), runs=5)
-        factor = ours / du
-        lines += [
-            f"`GET /weights/usage` (service function) on a tree of {usage['models'][0]['fileCount']:,} files "
-            f"vs `du -sb` (best of 5 each, warm cache): {ours * 1000:.0f} ms vs {du * 1000:.0f} ms = "
-            f"**{factor:.2f}x** (target ≤ 1.5x) — {'met' if factor <= 1.5 else 'MISSED'}.",
-            "",
-        ]
+        lines += usage_section(Path(tmpdir))
     return "\n".join(lines)
 
 

@@ -106,6 +106,8 @@ def _configure_logging(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Alembic lists every plugin it sets up at INFO on each start; keep its migration lines only.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # urllib3 logs every request line at DEBUG, path included: a webhook URL's path is its secret.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 
 @event.listens_for(Engine, "connect")
@@ -135,12 +137,13 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 def _register_job_types() -> None:
     """The background job types: which RQ function runs each, and what happens when a worker dies under one."""
-    from portal.services import catalog_pr, jobs, periodic, weights
+    from portal.services import catalog_pr, fit_measurement, jobs, periodic, weights
 
     jobs.register_job_type(
         weights.JOB_TYPE, "jobs.weights.install_weights", heartbeat=True, on_reaped=weights.record_failed
     )
     jobs.register_job_type(catalog_pr.JOB_TYPE, "jobs.catalog_pr.open_pull_request")
+    jobs.register_job_type(fit_measurement.JOB_TYPE, "jobs.fit.measure_startup")
     # Periodic work, started by the workers' maintenance pass (services/periodic.py): one mechanism for all.
     periodic.register_periodic("weights-staging-sweep", weights.SWEEP_INTERVAL, "jobs.weights.sweep_staging")
     periodic.register_periodic("catalog-pr-poll", 60, "jobs.catalog_pr.poll")

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 DEV_SECRET_KEY = "dev-insecure-change-me"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Exactly what parse_duration accepts (documented in the OpenAPI document where a duration is a parameter).
+DURATION_PATTERN = r"^(?:\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$"
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -73,7 +75,6 @@ def redact_url(url: str) -> str:
 class Settings:
     """Typed configuration; build it with `Settings.from_env()`."""
 
-    server_port: int = 8080
     model_catalog_root: Path = Path("/workspace/catalog")
     model_catalog_models_subdir: str = "models"
     model_catalog_schema_path: Path | None = None
@@ -107,8 +108,6 @@ class Settings:
     huggingface_cache_ttl: float = 300.0
     github_token: str = field(default="", repr=False)
     vllm_cache_ttl: float = 600.0
-    recommendation_cache_ttl: float = 900.0
-    gpu_inventory_source: str = "k8s-nodes"
     pvc_alert_threshold: float = 0.85
     slack_webhook_url: str = field(default="", repr=False)
     model_manager_api_token: str = field(default="", repr=False)
@@ -186,7 +185,6 @@ class Settings:
         source = os.environ if env is None else env
         reader = _Reader(source)
         values: dict[str, Any] = {
-            "server_port": reader.integer("SERVER_PORT", 8080, minimum=1, maximum=65535),
             "model_catalog_root": reader.path("MODEL_CATALOG_ROOT", Path("/workspace/catalog")),
             "model_catalog_models_subdir": reader.name("MODEL_CATALOG_MODELS_SUBDIR", "models"),
             "model_catalog_schema_path": reader.optional_path("MODEL_CATALOG_SCHEMA_PATH"),
@@ -219,8 +217,6 @@ class Settings:
             "huggingface_cache_ttl": reader.duration("HUGGINGFACE_CACHE_TTL", 300.0),
             "github_token": reader.text("GITHUB_TOKEN", ""),
             "vllm_cache_ttl": reader.duration("VLLM_CACHE_TTL", 600.0),
-            "recommendation_cache_ttl": reader.duration("RECOMMENDATION_CACHE_TTL", 900.0),
-            "gpu_inventory_source": reader.text("GPU_INVENTORY_SOURCE", "k8s-nodes"),
             "pvc_alert_threshold": reader.fraction("PVC_ALERT_THRESHOLD", 0.85),
             "slack_webhook_url": reader.secret_url("SLACK_WEBHOOK_URL"),
             "model_manager_api_token": reader.text("MODEL_MANAGER_API_TOKEN", ""),
@@ -263,6 +259,21 @@ class Settings:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
         return Settings(**data)
+
+
+def listen_address(env: Mapping[str, str] | None = None) -> str:
+    """Where gunicorn listens: `GUNICORN_BIND` as given, else 0.0.0.0 on `PORT` (default 8080).
+
+    `SERVER_PORT`, the original service's name, overrides `PORT` so its deployments keep working.
+    """
+    reader = _Reader(os.environ if env is None else env)
+    bind = reader.text("GUNICORN_BIND", "")
+    if bind:
+        return bind
+    port = reader.optional_integer("SERVER_PORT", minimum=1, maximum=65535)
+    if port is None:
+        port = reader.integer("PORT", 8080, minimum=1, maximum=65535)
+    return f"0.0.0.0:{port}"
 
 
 class _Reader:
@@ -340,9 +351,9 @@ class _Reader:
             return default
         return self._int(name, value, minimum, maximum)
 
-    def optional_integer(self, name: str, *, minimum: int | None = None) -> int | None:
+    def optional_integer(self, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
         value = self.raw(name)
-        return None if value is None else self._int(name, value, minimum, None)
+        return None if value is None else self._int(name, value, minimum, maximum)
 
     def _int(self, name: str, value: str, minimum: int | None, maximum: int | None) -> int:
         try:

@@ -8,9 +8,9 @@ from typing import Any
 
 import htmx_flask
 import redis
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from sqlalchemy.exc import DataError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from portal.errors import PortalError
 
@@ -88,13 +88,29 @@ def handle_http_exception(exc: HTTPException) -> Response:
             headers,
         )
     if status == 413:
-        return error_response(413, "the request body is too large", "payload_too_large", {}, headers)
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        size = f"{limit // 1048576} MiB" if limit >= 1048576 else f"{limit // 1024} KiB"
+        return error_response(
+            413,
+            f"the request body is too large: at most {size} is accepted",
+            "payload_too_large",
+            {"maxBytes": limit},
+            headers,
+        )
     return error_response(status, exc.description or exc.name, _snake(exc.name), {}, headers)
 
 
+def refuse_oversized_body() -> None:
+    """413 up front when Content-Length is over MAX_CONTENT_LENGTH, also for views that never read the body."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+
+
 def init_app(app: Flask) -> None:
-    """Register the handlers (after smorest, so ours win)."""
+    """Register the handlers (after smorest, so ours win) and the body-size guard."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.before_request(refuse_oversized_body)
 
     @app.errorhandler(PortalError)
     def _portal_error(exc: PortalError) -> Response:

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from portal.config import Settings
+from portal.schemas.common import ErrorSchema
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -33,9 +34,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class PortalApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api documenting our `{"error","code","details"}` body as every error response."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = Api()
+api = PortalApi()
 csrf = CSRFProtect()
 htmx = Htmx()
 

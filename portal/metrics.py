@@ -44,7 +44,8 @@ WEIGHTS_USED = Gauge(
 WEIGHTS_CAPACITY = Gauge(
     "model_manager_weights_capacity_bytes", "Capacity of the weights volume in bytes", multiprocess_mode="mostrecent"
 )
-QUEUE_DEPTH = Gauge("model_manager_job_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="livemax")
+# Set at each scrape; with several gunicorn workers the most recent scrape's value is the one reported.
+QUEUE_DEPTH = Gauge("model_manager_job_queue_depth", "Jobs waiting in the RQ queue", multiprocess_mode="livemostrecent")
 
 
 def route_label() -> str:
@@ -55,6 +56,11 @@ def route_label() -> str:
 
 def render_metrics() -> Response:
     """The Prometheus text exposition, aggregated over processes when multiprocess mode is on."""
+    from portal.services.system import queue_depth
+
+    depth = queue_depth()
+    if depth is not None:  # Redis down: keep the last value rather than claim an empty queue
+        QUEUE_DEPTH.set(depth)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

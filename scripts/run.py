@@ -3,7 +3,8 @@
 Redis: the one at REDIS_URL if it answers, else a private redis-server on a free port, else an
 embedded fakeredis TCP server (jobs are then not durable). Kubernetes: in-cluster or a kubeconfig
 if one is found, else the demo cluster (portal/devcluster). Then migrations, one RQ worker and
-gunicorn on http://127.0.0.1:$PORT (default 8080). Every variable set by the caller wins.
+gunicorn on http://127.0.0.1:$PORT (default 8080). Every variable set by the caller wins; local state
+goes under `.run/` (MODEL_MANAGER_RUN_DIR moves it, e.g. for tests).
 
 Stopping (Ctrl-C, SIGTERM, or a child dying) sends SIGTERM to every child's process group, waits up to
 STOP_TIMEOUT seconds, then kills what is left — including RQ work horses, which run in process groups

@@ -259,7 +259,10 @@ def start_postgres(run_dir: Path) -> tuple[str, Private]:
         raise SetupError(f"PostgreSQL binaries not found; install them with:\n    {install_line(['postgresql'])}")
     base, cleanup = _postgres_data_dir(run_dir)
     data = base / "data"
-    if not (data / "PG_VERSION").exists():
+    version_file = data / "PG_VERSION"
+    if version_file.exists() and version_file.read_text().strip() != bin_dir.parent.name:
+        shutil.rmtree(data)  # made by another PostgreSQL major version: test data, start afresh
+    if not version_file.exists():
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         done = subprocess.run(_as_postgres_user([*initdb, "--no-sync"]), capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -291,21 +294,22 @@ def services(run_dir: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
     needs = assess(env)
     install(needs.packages)
     started: list[Private] = []
+    variables: dict[str, str] = {}
+    wanted = (
+        ("TEST_REDIS_URL", needs.redis_url, start_redis, redis_answers),
+        ("TEST_POSTGRES_URL", needs.postgres_url, start_postgres, postgres_answers),
+    )
     try:
-        redis_url = needs.redis_url
-        if redis_url is None:
-            redis_url, server = start_redis(run_dir)
-            started.append(server)
-        elif not redis_answers(redis_url):
-            raise SetupError(f"TEST_REDIS_URL={redis_url} does not answer")
-        postgres_url = needs.postgres_url
-        if postgres_url is None:
-            postgres_url, server = start_postgres(run_dir)
-            started.append(server)
-        elif not postgres_answers(postgres_url):
-            raise SetupError(f"TEST_POSTGRES_URL={postgres_url} does not answer")
-        ensure_database(postgres_url)
-        yield {"TEST_REDIS_URL": redis_url, "TEST_POSTGRES_URL": postgres_url}
+        for name, configured, start, answers in wanted:
+            if configured is None:
+                variables[name], server = start(run_dir)
+                started.append(server)
+            elif not answers(configured):
+                raise SetupError(f"{name}={configured} does not answer")
+            else:
+                variables[name] = configured
+        ensure_database(variables["TEST_POSTGRES_URL"])
+        yield variables
     finally:
         for server in reversed(started):
             server.stop()

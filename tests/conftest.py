@@ -136,6 +136,8 @@ def app_env(
 @pytest.fixture
 def make_app(app_env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
     """Build apps for this test: `make_app(MODEL_MANAGER_API_TOKEN="x", ...)` (env names) or settings fields."""
+    from tests.support import fixtures_secrets  # imported by pytest as a plugin first (pytest_plugins)
+
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
@@ -143,8 +145,11 @@ def make_app(app_env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
         fields = {k: v for k, v in overrides.items() if k.islower()}
         env.update({k: str(v) for k, v in overrides.items() if k.isupper()})
         app_env.update({k: str(v) for k, v in overrides.items() if k.isupper()})
-        app = create_app({"settings": Settings.from_env(env), **fields})
+        settings = Settings.from_env(env)
+        fixtures_secrets.register_secrets(settings)
+        app = create_app({"settings": settings, **fields})
         app.config.update(TESTING=True)
+        fixtures_secrets.add_app_scan(app)
         apps.append(app)
         return app
 
@@ -173,8 +178,11 @@ def client(app: Flask) -> FlaskClient:
 
 
 def subprocess_env(app_env: dict[str, str]) -> dict[str, str]:
-    """os.environ plus the test app's settings, for worker / gunicorn subprocesses."""
+    """os.environ plus the test app's settings, for worker / gunicorn subprocesses (their secrets are registered)."""
+    from tests.support import fixtures_secrets
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PROMETHEUS_"))}
     env.update(app_env)
     env.pop("TEMPLATE", None)
+    fixtures_secrets.register_secrets(env)
     return env

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.config import ConfigError, Settings, format_duration, parse_duration
+from portal.config import ConfigError, Settings, format_duration, listen_address, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"MODEL_MANAGER_ENV": "test"}
@@ -26,7 +26,7 @@ def test_defaults_follow_the_seed() -> None:
     assert s.weights_install_timeout == 1800
     assert s.datastore_driver == "sqlite"
     assert s.database_uri == "sqlite:////app/state/model-manager.db"
-    assert s.huggingface_cache_ttl == 300 and s.vllm_cache_ttl == 600 and s.recommendation_cache_ttl == 900
+    assert s.huggingface_cache_ttl == 300 and s.vllm_cache_ttl == 600
     assert s.pvc_alert_threshold == 0.85
     assert s.redis_url == "redis://localhost:6379/0"
     assert not s.auth_enabled
@@ -69,7 +69,6 @@ def test_postgres_dsn_becomes_psycopg_url() -> None:
         ("REDIS_URL", "localhost:6379", "redis://"),
         ("HF_ENDPOINT", "ftp://mirror", "http://"),
         ("SLACK_WEBHOOK_URL", "not a url", "http://"),
-        ("SERVER_PORT", "99999", "between 1 and 65535"),
         ("MODEL_CATALOG_MODELS_SUBDIR", "../etc", "a plain name"),
         ("MODEL_MANAGER_DEVCLUSTER", "maybe", "true or false"),
     ],
@@ -153,3 +152,22 @@ def test_catalog_pr_and_notification_settings() -> None:
         Settings.from_env({**BASE, "CATALOG_REPO": "https://github.com/acme/catalog"})
     with pytest.raises(ConfigError, match="git branch"):
         Settings.from_env({**BASE, "CATALOG_BASE_BRANCH": "a..b"})
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "0.0.0.0:8080"),
+        ({"PORT": "9000"}, "0.0.0.0:9000"),
+        ({"PORT": "9000", "SERVER_PORT": "9100"}, "0.0.0.0:9100"),
+        ({"PORT": "9000", "GUNICORN_BIND": "127.0.0.1:7000"}, "127.0.0.1:7000"),
+    ],
+)
+def test_listen_address_is_port_with_documented_overrides(env: dict[str, str], expected: str) -> None:
+    assert listen_address(env) == expected
+
+
+@pytest.mark.parametrize("name", ["PORT", "SERVER_PORT"])
+def test_bad_port_names_the_variable(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}='99999' is invalid: .*between 1 and 65535"):
+        listen_address({name: "99999"})

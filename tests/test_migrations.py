@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 
@@ -50,3 +55,56 @@ def test_models_match_the_migrations(app: object) -> None:
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
+
+
+@pytest.mark.skipif(database_backend() != "postgres", reason="several replicas share PostgreSQL only")
+def test_replicas_starting_together_all_migrate(tmp_path: Path) -> None:
+    """Every web/worker pod runs `flask db upgrade` at start; when they start at once, none fails.
+
+    An uncommitted `alembic_version` table holds every replica at the same point; rolling it back
+    releases them together, which is when unserialized migrations collide.
+    """
+    schema = f"mm_race_{worker_id()}"
+    engine = create_engine(PG_BASE)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    env = {
+        **os.environ,
+        **base_env(tmp_path),
+        "DATASTORE_DRIVER": "postgres",
+        "DATASTORE_DSN": f"{PG_BASE}?options=-csearch_path%3D{schema}",
+    }
+    flask = str(Path(sys.executable).parent / "flask")
+    gate = engine.connect()
+    barrier = gate.begin()
+    gate.execute(text(f'CREATE TABLE "{schema}".alembic_version (version_num varchar(32) PRIMARY KEY)'))
+    replicas = [
+        subprocess.Popen(
+            [flask, "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    try:
+        with engine.connect() as watcher:
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            deadline = time.monotonic() + 90
+            while watcher.execute(waiting).scalar() < len(replicas) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                watcher.rollback()
+    finally:
+        barrier.rollback()
+        gate.close()
+    outputs = [p.communicate(timeout=120)[0].decode() for p in replicas]
+    assert [p.returncode for p in replicas] == [0] * len(replicas), outputs
+    with engine.connect() as conn:
+        versions = conn.execute(text(f'SELECT count(*) FROM "{schema}".alembic_version')).scalar()
+        tables = set(inspect(conn).get_table_names(schema=schema))
+    engine.dispose()
+    assert versions == 1 and {"jobs", "history_events"} <= tables

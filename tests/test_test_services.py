@@ -23,6 +23,11 @@ def _can_unshare() -> bool:
     return subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False).returncode == 0
 
 
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `command` from the checkout and capture its output."""
+    return subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=280, check=False)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -42,15 +47,7 @@ def test_caller_settings_are_used_as_they_are() -> None:
 
 def test_a_caller_setting_that_does_not_answer_stops_the_run(tmp_path: Path) -> None:
     env = {**os.environ, "TEST_REDIS_URL": "redis://127.0.0.1:1"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--run-dir", str(tmp_path), "--", "true"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    done = run([sys.executable, str(SCRIPT), "--run-dir", str(tmp_path), "--", "true"], env)
     assert done.returncode == 2
     assert "TEST_REDIS_URL=redis://127.0.0.1:1 does not answer" in done.stderr
 
@@ -79,15 +76,7 @@ def test_private_services_in_an_empty_network_namespace(tmp_path: Path) -> None:
         "tests/test_migrations.py",
     ]
     script = "ip link set lo up && exec " + " ".join(f"'{part}'" for part in inner)
-    done = subprocess.run(
-        ["unshare", "-n", "sh", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=280,
-        check=False,
-    )
+    done = run(["unshare", "-n", "sh", "-c", script], env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert re.search(r"\d+ passed", done.stdout), output
@@ -97,3 +86,21 @@ def test_private_services_in_an_empty_network_namespace(tmp_path: Path) -> None:
     assert set(started) == {"redis-server", "PostgreSQL"}, output
     assert "stopped postgres" in output and "stopped redis-server" in output
     assert not [name for name, pid in started.items() if _alive(pid)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become nobody")
+def test_a_user_without_root_gets_the_apt_get_line(tmp_path: Path) -> None:
+    """A missing binary (kubectl, hidden by PATH) is not installed by an ordinary user: the line is printed."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("TEST_")}
+    env.update(PATH=str(tmp_path), HOME=str(tmp_path))
+    command = [
+        str(shutil.which("setpriv")),
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        sys.executable,
+        str(SCRIPT),
+    ]
+    done = run([*command, "--run-dir", str(tmp_path), "--", "true"], env)
+    assert done.returncode == 2, done.stderr
+    assert "sudo apt-get install -y kubernetes-client" in done.stderr

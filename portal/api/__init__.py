@@ -29,7 +29,9 @@ def api_modules() -> list[ModuleType]:
 def register_api(app: Flask) -> None:
     """Register every API blueprint (each area is one module with a `blp`), the docs routes and the token guard."""
     from portal.api import docs
+    from portal.api.converters import register_converters
 
+    register_converters(app, api)
     for module in api_modules():
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)

@@ -29,7 +29,7 @@ class Models(MethodView):
         return Response(entries_json(get_catalog(), args.get("q")), mimetype="application/json")
 
 
-@blp.route("/models/<string:model_id>")
+@blp.route("/models/<model_id:model_id>")
 class Model(MethodView):
     """One catalog entry."""
 
@@ -40,7 +40,7 @@ class Model(MethodView):
         return jsonify(get_catalog().get_entry(model_id))
 
 
-@blp.route("/models/<string:model_id>/manifest")
+@blp.route("/models/<model_id:model_id>/manifest")
 class Manifest(MethodView):
     """The InferenceService an activation would apply."""
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from portal import auth
-from portal.schemas.catalog_pr import CatalogEntryBody, CatalogPrBody, CatalogPrListArgs
+from portal.schemas.catalog_pr import CatalogEntryBody, CatalogPrBody, CatalogPrListArgs, CatalogPrListSchema
 from portal.schemas.common import JobEnvelopeSchema
 from portal.services import catalog_pr
 
@@ -36,7 +36,7 @@ class CatalogPullRequests(MethodView):
     """Pull requests the portal opened, with their state."""
 
     @blp.arguments(CatalogPrListArgs, location="query")
-    @blp.response(200)
+    @blp.response(200, CatalogPrListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Newest first; `pending=true` keeps the open and merged-but-not-yet-synced ones."""
         rows = catalog_pr.list_pull_requests(pending_only=args["pending"], limit=args["limit"])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from portal.errors import InvalidInput, NotFound
+from portal.errors import InvalidInput
 from portal.schemas.discovery import (
     CompatibilityArgs,
     GenerateBody,
@@ -20,26 +19,16 @@ from portal.schemas.discovery import (
 )
 from portal.services import discovery, validation, vllm_registry
 from portal.services.catalog import get_catalog
-from portal.services.huggingface import SearchQuery
 
-log = logging.getLogger(__name__)
 blp = Blueprint("discovery", __name__, description="Hugging Face discovery, vLLM support, GPU fit and validation")
 
 
-def search_query(args: dict[str, Any]) -> SearchQuery:
-    """Build a SearchQuery from API or form arguments."""
-    tags = [t for t in (args.get("tags") or "").split(",") if t.strip()] + list(args.get("tag") or [])
-    return SearchQuery.build(
-        q=args.get("q"),
-        author=args.get("author"),
-        pipeline_tag=args.get("pipelineTag"),
-        library=args.get("library"),
-        license=args.get("license"),
-        tags=tags,
-        sort=args.get("sort"),
-        direction=args.get("direction"),
-        limit=args.get("limit"),
-    )
+# The JSON these views read themselves (documented so clients and the contract tests send it).
+_ENTRY_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CatalogEntry"}}},
+}
+_ANY_BODY = {"required": False, "content": {"application/json": {"schema": {}}}}
 
 
 def _json_body() -> Any:
@@ -57,10 +46,10 @@ class HubSearch(MethodView):
     @blp.response(200)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Insights (vLLM support, weights size, fit per GPU profile) for the Hub's matches."""
-        return discovery.search(search_query(args))
+        return discovery.search(discovery.search_query(args))
 
 
-@blp.route("/huggingface/models/<path:hf_id>")
+@blp.route("/huggingface/models/<hf_repo_id:hf_id>")
 class HubModel(MethodView):
     """One Hub model."""
 
@@ -109,19 +98,9 @@ class CatalogGenerate(MethodView):
         overrides: dict[str, Any] = {
             k: body[k] for k in ("storageUri", "resources", "nodeSelector", "tolerations", "env") if k in body
         }
-        generated = discovery.generate_entry(
+        return validation.generate_and_validate(
             body["hfModelId"], display_name=body.get("displayName"), gpu_type=body.get("gpuType"), overrides=overrides
         )
-        result = validation.validate_entry(generated["entry"])
-        out = {
-            "model": generated["entry"],
-            "validation": result,
-            "gpuType": generated["gpuType"],
-            "fit": generated["fit"],
-        }
-        if not result["valid"]:
-            out["status"] = "warning"
-        return out
 
 
 @blp.route("/vllm/supported-models")
@@ -156,22 +135,7 @@ class VllmArchitecture(MethodView):
     @blp.response(200)
     def get(self, architecture: str) -> dict[str, Any]:
         """Module, class, categories, and catalog entries whose model uses it."""
-        registry = vllm_registry.active_registry()
-        arch = registry.lookup(architecture)
-        if arch is None:
-            gone = registry.removed.get(architecture)
-            details = gone.to_dict() if gone else {}
-            raise NotFound(f"architecture not found: {architecture}", code="architecture_not_found", details=details)
-        examples = []
-        for entry in get_catalog().list_entries():
-            try:
-                inputs_config = discovery.cached_architectures(entry)
-            except Exception:  # an example list must never fail the lookup
-                log.debug("no architectures for %s", entry.get("id"), exc_info=True)
-                continue
-            if arch.name in inputs_config:
-                examples.append({"id": entry.get("id"), "hfModelId": entry.get("hfModelId")})
-        return {**arch.to_dict(), "source": registry.source.to_dict(), "catalogExamples": examples}
+        return discovery.architecture_detail(architecture)
 
 
 @blp.route("/models/<string:model_id>/compatibility")
@@ -212,6 +176,7 @@ class Recommendations(MethodView):
 class CatalogValidate(MethodView):
     """Validate an entry."""
 
+    @blp.doc(requestBody=_ENTRY_BODY)
     @blp.response(200)
     @blp.alt_response(400, description="Invalid: the same result body")
     def post(self) -> Response:
@@ -235,6 +200,7 @@ class CatalogValidate(MethodView):
 class CatalogPreview(MethodView):
     """Preview an entry."""
 
+    @blp.doc(requestBody=_ANY_BODY)
     @blp.response(200)
     def post(self) -> dict[str, Any]:
         """Always 200: validation (with `status: warning` when invalid) and the rendered manifest."""

@@ -47,6 +47,5 @@ class History(MethodView):
     @blp.response(200)
     def delete(self) -> dict[str, Any]:
         """Clear the history."""
-        count = history.clear()
-        history.record("history_cleared", actor=auth.current_actor(), metadata={"deleted": count})
+        count = history.clear(actor=auth.current_actor())
         return {"status": "cleared", "deleted": count}

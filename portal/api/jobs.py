@@ -22,7 +22,6 @@ class JobList(MethodView):
     @blp.response(200)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Newest-first jobs; filters apply before the limit."""
-        job_service.reap_stale_jobs()
         rows, total = job_service.list_jobs(
             limit=args["limit"],
             offset=args["offset"],
@@ -45,29 +44,27 @@ class JobList(MethodView):
         return {"status": "deleted", "filteredStatus": args.get("status", ""), "deleted": count}
 
 
-@blp.route("/jobs/<string:job_id>")
+@blp.route("/jobs/<job_id:job_id>")
 class JobItem(MethodView):
     """One job."""
 
     @blp.response(200)
     def get(self, job_id: str) -> dict[str, Any]:
         """The job with its progress."""
-        job_service.reap_stale_jobs()
         return job_service.get_job(job_id).to_dict()
 
 
-@blp.route("/weights/install/status/<string:job_id>")
+@blp.route("/weights/install/status/<job_id:job_id>")
 class InstallStatus(MethodView):
     """Alias of GET /jobs/{id} kept for existing automation."""
 
     @blp.response(200)
     def get(self, job_id: str) -> dict[str, Any]:
         """The install job with its progress."""
-        job_service.reap_stale_jobs()
         return job_service.get_job(job_id).to_dict()
 
 
-@blp.route("/jobs/<string:job_id>/logs")
+@blp.route("/jobs/<job_id:job_id>/logs")
 class JobLogs(MethodView):
     """A job's log lines."""
 
@@ -77,23 +74,21 @@ class JobLogs(MethodView):
         return {"logs": [line.to_dict() for line in job_service.job_logs(job_id)]}
 
 
-@blp.route("/jobs/<string:job_id>/cancel")
+@blp.route("/jobs/<job_id:job_id>/cancel")
 class JobCancel(MethodView):
     """Stop a job."""
 
     @blp.response(200, JobEnvelopeSchema)
     def post(self, job_id: str) -> dict[str, Any]:
         """Cancel a pending or running job (a running download stops within seconds)."""
-        job = job_service.cancel_job(job_id, actor=auth.current_actor())
-        return {"status": "cancelled", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
+        return job_service.job_envelope(job_service.cancel_job(job_id, actor=auth.current_actor()), "cancelled")
 
 
-@blp.route("/jobs/<string:job_id>/retry")
+@blp.route("/jobs/<job_id:job_id>/retry")
 class JobRetry(MethodView):
     """Run a failed or cancelled job again."""
 
     @blp.response(202, JobEnvelopeSchema)
     def post(self, job_id: str) -> tuple[dict[str, Any], int]:
         """Requeue; an install resumes what it already downloaded."""
-        job = job_service.retry_job(job_id, actor=auth.current_actor())
-        return {"status": "queued", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}, 202
+        return job_service.job_envelope(job_service.retry_job(job_id, actor=auth.current_actor())), 202

@@ -60,4 +60,4 @@ class NoopJob(MethodView):
         job = job_service.create_job(
             "noop", actor=auth.current_actor(), message="Queued (no-op)", payload={"sleepSeconds": seconds}
         )
-        return {"status": "queued", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}, 202
+        return job_service.job_envelope(job), 202

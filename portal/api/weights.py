@@ -51,7 +51,7 @@ class WeightInfoQuery(MethodView):
         return weights.get_info(args["name"])
 
 
-@blp.route("/weights/<path:name>/info")
+@blp.route("/weights/<weight_name:name>/info")
 class WeightInfoPath(MethodView):
     """One install by path name."""
 
@@ -61,7 +61,7 @@ class WeightInfoPath(MethodView):
         return weights.get_info(name)
 
 
-@blp.route("/weights/<path:name>")
+@blp.route("/weights/<weight_item:name>")
 class WeightItem(MethodView):
     """Delete by path name."""
 

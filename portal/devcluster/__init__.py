@@ -7,7 +7,10 @@
         api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
 
 See `cluster.DevCluster` for the knobs, `seed` for the seed format, `schema` for how custom
-resources are validated and `controller` for what the simulated KServe does.
+resources are validated, `controller` for what the simulated KServe does (`scheduler` places its
+pods, `status` writes its status bodies), `apiserver` for the routing of the REST API (`reads`,
+`writes`) and `openapi` for the documents kubectl downloads. Run it with `python -m
+portal.devcluster` (`make devcluster`, port 8001).
 """
 
 from portal.devcluster.cluster import DevCluster, RecordedRequest, run_devcluster

@@ -53,18 +53,24 @@ def definition_name(rtype: ResourceType) -> str:
         return f"{reversed_group}.{rtype.version}.{rtype.kind}"
     if rtype.group == "apiextensions.k8s.io":
         return _EXTENSIONS + rtype.kind
-    return f"io.k8s.api.core.{rtype.version}.{rtype.kind}"
+    package = rtype.group.split(".")[0] or "core"
+    return f"io.k8s.api.{package}.{rtype.version}.{rtype.kind}"
 
 
 def _model_definition_name(model: str) -> str:
     """`V1ObjectMeta` → `io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`, and so on."""
-    bare = re.sub(r"^(CoreV1|ApiextensionsV1|V1)", "", model)
+    bare = re.sub(r"^(CoreV1|ApiextensionsV1|RbacV1|V1)", "", model)
     if bare in _META_TYPES:
         return _META + bare
     if model.startswith("ApiextensionsV1") or bare.startswith(("CustomResource", "JSONSchemaProps", "JSON")):
         return _EXTENSIONS + bare
     if bare in ("WebhookConversion", "WebhookClientConfig", "ExternalDocumentation", "ValidationRule"):
         return _EXTENSIONS + bare
+    if bare.startswith(("Deployment", "RollingUpdateDeployment")):
+        return "io.k8s.api.apps.v1." + bare
+    if bare in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PolicyRule", "RoleRef", "Subject",
+                "AggregationRule"):  # fmt: skip
+        return "io.k8s.api.rbac.v1." + bare
     return "io.k8s.api.core.v1." + bare
 
 
@@ -271,25 +277,29 @@ def _group_version_key(rtype: ResourceType) -> str:
     return f"apis/{rtype.group}/{rtype.version}" if rtype.group else f"api/{rtype.version}"
 
 
+_INFO = {"title": "Kubernetes", "version": "v1.31.4+devcluster"}
+
+
+def _serialized(rtypes: list[ResourceType], prefix: str) -> bytes:
+    """One document (OpenAPI 3.0 for the v3 prefix, Swagger 2.0 otherwise) for `rtypes`."""
+    paths: dict[str, Any] = {}
+    for rtype in rtypes:
+        paths.update(_paths(rtype, prefix))
+    schemas = _definitions(rtypes, prefix)
+    if prefix == V3_PREFIX:
+        document = {"openapi": "3.0.0", "info": _INFO, "paths": paths, "components": {"schemas": schemas}}
+    else:
+        document = {"swagger": "2.0", "info": _INFO, "paths": paths, "definitions": schemas}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
 @functools.cache
 def v3_documents() -> dict[str, bytes]:
     """Each group-version's OpenAPI 3.0 document, serialized once: `{"api/v1": b"{...}", ...}`."""
     grouped: dict[str, list[ResourceType]] = {}
     for rtype in RESOURCE_TYPES:
         grouped.setdefault(_group_version_key(rtype), []).append(rtype)
-    documents: dict[str, bytes] = {}
-    for key, rtypes in grouped.items():
-        paths: dict[str, Any] = {}
-        for rtype in rtypes:
-            paths.update(_paths(rtype, V3_PREFIX))
-        document = {
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": "v1.31.4+devcluster"},
-            "paths": paths,
-            "components": {"schemas": _definitions(rtypes, V3_PREFIX)},
-        }
-        documents[key] = json.dumps(document, separators=(",", ":")).encode()
-    return documents
+    return {key: _serialized(rtypes, V3_PREFIX) for key, rtypes in grouped.items()}
 
 
 def v3_hash(key: str) -> str:
@@ -309,16 +319,7 @@ def v3_index() -> dict[str, Any]:
 @functools.cache
 def v2_document() -> bytes:
     """The Swagger 2.0 document of every served type (`/openapi/v2`), serialized once."""
-    paths: dict[str, Any] = {}
-    for rtype in RESOURCE_TYPES:
-        paths.update(_paths(rtype, V2_PREFIX))
-    document = {
-        "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": "v1.31.4+devcluster"},
-        "paths": paths,
-        "definitions": _definitions(list(RESOURCE_TYPES), V2_PREFIX),
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
+    return _serialized(list(RESOURCE_TYPES), V2_PREFIX)
 
 
 def accepts_json(accept: str) -> bool:

@@ -12,10 +12,12 @@ from typing import Any
 from portal.devcluster import errors
 from portal.devcluster.errors import ApiError, bad_request
 from portal.devcluster.messages import Request, Response, ServerState, Target, json_response, truthy
-from portal.devcluster.resources import ResourceType
+from portal.devcluster.resources import NODES, ResourceType
 from portal.devcluster.schema import CRD_FILES, load_crd
 from portal.devcluster.selectors import field_selector, label_selector
 from portal.devcluster.status import timestamp
+from portal.devcluster.tables import table, wants_table
+from portal.devcluster.vllm_startup import startup_lines
 
 _MAX_WATCH_SECONDS = 3600
 
@@ -65,6 +67,9 @@ class Reads(ServerState):
             obj = copy.deepcopy(obj)
         if target.subresource == "log":
             return self._pod_log(obj, req)
+        if target.subresource is None and wants_table(req.headers.get("accept", "")):
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return json_response(200, table(target.rtype, [obj], meta, self.clock()))
         return json_response(200, obj)
 
     def _list(self, target: Target, req: Request, *, watch: bool) -> Response:
@@ -75,15 +80,32 @@ class Reads(ServerState):
             self.controller.reconcile()
             items = [copy.deepcopy(o) for o in self.store.items(target.rtype, target.namespace) if matches(o)]
             resource_version = self.store.resource_version
-        return json_response(200, list_body(target.rtype, items, resource_version, req))
+        body = list_body(target.rtype, items, resource_version, req)
+        if wants_table(req.headers.get("accept", "")):
+            body = table(target.rtype, body["items"], body["metadata"], self.clock())
+        return json_response(200, body)
 
     def _watch(self, target: Target, req: Request, matches: Callable[[dict[str, Any]], bool]) -> Response:
         timeout = min(int(req.query.get("timeoutSeconds") or _MAX_WATCH_SECONDS), _MAX_WATCH_SECONDS)
         since = req.query.get("resourceVersion") or ""
-        return Response(200, stream=self._watch_stream(target, matches, since, self.clock() + timeout))
+        as_table = wants_table(req.headers.get("accept", ""))
+
+        def present(obj: dict[str, Any]) -> dict[str, Any]:
+            if not as_table:
+                return obj
+            # kubectl get --watch: every event carries a one-row Table.
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return table(target.rtype, [obj], meta, self.clock())
+
+        return Response(200, stream=self._watch_stream(target, matches, since, self.clock() + timeout, present))
 
     def _watch_stream(
-        self, target: Target, matches: Callable[[dict[str, Any]], bool], since: str, deadline: float
+        self,
+        target: Target,
+        matches: Callable[[dict[str, Any]], bool],
+        since: str,
+        deadline: float,
+        present: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> Iterator[bytes]:
         rtype, namespace = target.rtype, target.namespace
         initial: list[dict[str, Any]] = []
@@ -100,7 +122,7 @@ class Reads(ServerState):
             yield _watch_line("ERROR", gone.status())
             return
         for obj in initial:
-            yield _watch_line("ADDED", obj)
+            yield _watch_line("ADDED", present(obj))
         while not self.stopping.is_set() and self.clock() < deadline:
             with self.store.lock:
                 self.controller.reconcile()
@@ -117,7 +139,7 @@ class Reads(ServerState):
                     cursor = events[-1].resource_version
             for event in events:
                 if matches(event.object):
-                    yield _watch_line(event.type, copy.deepcopy(event.object))
+                    yield _watch_line(event.type, present(copy.deepcopy(event.object)))
 
     def _pod_log(self, pod: dict[str, Any], req: Request) -> Response:
         name = pod["metadata"]["name"]
@@ -130,20 +152,9 @@ class Reads(ServerState):
             reason = waiting.get("reason", "ContainerCreating")
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
         started = status["state"]["running"].get("startedAt", "") if status else ""
-        args = " ".join(
-            next((c.get("args") or [] for c in pod["spec"]["containers"] if c.get("name") == container), [])
-        )
-        lines = [
-            f"INFO {started} api_server.py:528] vLLM API server version 0.6.3.post1",
-            f"INFO {started} api_server.py:529] args: {args}",
-            f"INFO {started} model_runner.py:1067] Loading model weights from /mnt/models",
-            f"INFO {started} model_runner.py:1072] Loading model weights took 2.9 GiB",
-            f"INFO {started} gpu_executor.py:122] # GPU blocks: 28813, # CPU blocks: 9362",
-            f"INFO {started} launcher.py:19] Available routes are: /v1/models, /v1/chat/completions, /v1/completions",
-            "INFO:     Started server process [1]",
-            "INFO:     Application startup complete.",
-            "INFO:     Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)",
-        ]
+        spec: dict[str, Any] = next((c for c in pod["spec"]["containers"] if c.get("name") == container), {})
+        node = self.store.get(NODES, "", pod["spec"].get("nodeName") or "")
+        lines = startup_lines(spec, node, started)
         tail = req.query.get("tailLines")
         if tail and tail.isdigit():
             lines = lines[-int(tail) :] if int(tail) else []

@@ -122,6 +122,21 @@ SERVICES = ResourceType(
 SERVICE_ACCOUNTS = ResourceType(
     "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",), delete_returns_object=False
 )
+# Stored and validated only (nothing runs them): enough to dry-run the manifests of deploy/.
+DEPLOYMENTS = ResourceType(
+    "apps", "v1", "Deployment", "deployments", "deployment", True, ("deploy",), subresources=("status",)
+)
+_RBAC = "rbac.authorization.k8s.io"
+ROLES = ResourceType(_RBAC, "v1", "Role", "roles", "role", True, delete_returns_object=False)
+ROLE_BINDINGS = ResourceType(
+    _RBAC, "v1", "RoleBinding", "rolebindings", "rolebinding", True, delete_returns_object=False
+)
+CLUSTER_ROLES = ResourceType(
+    _RBAC, "v1", "ClusterRole", "clusterroles", "clusterrole", False, delete_returns_object=False
+)
+CLUSTER_ROLE_BINDINGS = ResourceType(
+    _RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False, delete_returns_object=False
+)
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
@@ -138,6 +153,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     SERVING_RUNTIMES,
     CLUSTER_SERVING_RUNTIMES,
     CUSTOM_RESOURCE_DEFINITIONS,
+    DEPLOYMENTS,
+    ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CLUSTER_ROLE_BINDINGS,
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCE_TYPES}

@@ -96,8 +96,3 @@ def field_selector(selector: str | None) -> Predicate:
         return all((_field_value(obj, path) == value) == equal for path, equal, value in terms)
 
     return matches
-
-
-def selector_matches(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
-    """True when every `key: value` of a nodeSelector-style map is in `labels`."""
-    return all(labels.get(k) == v for k, v in (selector or {}).items())

@@ -22,6 +22,9 @@ QUANTITY_RE = re.compile(
 )
 MAX_MODEL_LEN = 10_000_000
 MAX_TENSOR_PARALLEL = 1024
+MAX_NUM_SEQS = 100_000
+# vLLM's --kv-cache-dtype choices (vllm/config/cache.py CacheDType)
+KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla", "bfloat16", "float16")
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
@@ -146,6 +149,10 @@ class CatalogVllmSchema(_Base):
     gpuMemoryUtilization = StrictFloat(validate=validate.Range(min=0, max=1, min_inclusive=False))
     maxModelLen = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_MODEL_LEN))
     trustRemoteCode = StrictBoolean()
+    kvCacheDtype = fields.String(validate=validate.OneOf(KV_CACHE_DTYPES))
+    maxNumBatchedTokens = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_MODEL_LEN))
+    maxNumSeqs = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_NUM_SEQS))
+    enforceEager = StrictBoolean()
     extraArgs = fields.List(fields.String())
 
 

@@ -14,7 +14,12 @@ class CatalogPrBody(Schema):
         unknown = RAISE
 
     entry = fields.Dict(metadata={"description": "A full catalog entry"})
-    model = fields.String(metadata={"description": "The id of an entry already in the catalog"})
+    model = fields.Raw(
+        metadata={
+            "description": "The id of an entry already in the catalog (a full entry object is accepted too, "
+            "as the service this replaces took it)"
+        }
+    )
     branch = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Default model/<id>"})
     base = fields.String(
         validate=validate.Length(min=1, max=200),
@@ -53,3 +58,13 @@ class CatalogPrListArgs(Schema):
 
     pending = fields.Boolean(load_default=False, metadata={"description": "Only open or merged-but-not-synced"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class CatalogPrListSchema(Schema):
+    """Answer of GET /catalog/prs."""
+
+    pullRequests = fields.List(
+        fields.Dict(),
+        metadata={"description": "id, modelId, number, url, htmlUrl, branch, base, file, state, pending, actor, …"},
+    )
+    count = fields.Integer()

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from portal.config import DURATION_PATTERN
+
+# A Hugging Face repo id as huggingface_hub accepts it (validate_repo_id), in ASCII: `[org/]name`, each part
+# 1-96 of letters, digits, `_ . -`, starting with a letter or digit, ending with one or `_`; no `--`, `..`, `.git` end.
+_HF_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
+_HF_RULES = r"(?!.*(?:--|\.\.))(?!.*\.git$)"
+HF_REPO_ID_PATTERN = rf"^{_HF_RULES}(?:{_HF_PART}/)?{_HF_PART}$"
+HF_ORG_REPO_ID_PATTERN = rf"^{_HF_RULES}{_HF_PART}/{_HF_PART}$"
 
 
 class ErrorSchema(Schema):
-    """The error body of every failing request."""
+    """The error body of every failing request (a few add context next to these three, e.g. validation results)."""
+
+    class Meta:
+        unknown = INCLUDE
 
     error = fields.String(required=True, metadata={"description": "A message a person can act on"})
     code = fields.String(required=True, metadata={"description": "snake_case machine code"})
@@ -78,7 +90,11 @@ class HistoryArgs(Schema):
     modelId = fields.String(validate=validate.Length(max=256))
     since = fields.String(
         validate=validate.Length(max=64),
-        metadata={"description": "A duration (24h, 30m) or an RFC 3339 time"},
+        metadata={
+            "description": "Events newer than this: a duration before now (`24h`, `1h30m`, `90` seconds) "
+            "or an RFC 3339 time (`2026-01-31T12:00:00Z`); empty for no filter",
+            "anyOf": [{"pattern": DURATION_PATTERN}, {"format": "date-time"}, {"maxLength": 0}],
+        },
     )
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")
 

@@ -31,13 +31,21 @@ class ModelIdBody(_Loose):
     )
 
 
+# An http(s) URL with a DNS name or IPv4 host (what the readiness probe can GET).
+READINESS_URL_PATTERN = r"^https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?(?:[/?#]\S*)?$"
+
+
 class ModelTestBody(ModelIdBody):
     """Body of POST /models/test (dry run and optional readiness probe)."""
 
     readinessUrl = fields.String(
         allow_none=True,
         validate=validate.Length(max=2048),
-        metadata={"description": "http(s) URL probed with one GET after the dry run"},
+        # Enforced by services.activation.check_probe_url (error code invalid_readiness_url).
+        metadata={
+            "description": "http(s) URL probed with one GET after the dry run (empty: no probe)",
+            "pattern": "^$|" + READINESS_URL_PATTERN,
+        },
     )
     timeoutSeconds = fields.Integer(
         strict=True,

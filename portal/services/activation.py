@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 import requests
@@ -26,7 +25,8 @@ from kubernetes.client.exceptions import ApiException
 from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
-from portal.services import cluster_cache, history, notify
+from portal.schemas.runtime import READINESS_URL_PATTERN
+from portal.services import cluster_cache, fit_measurement, history, notify
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -47,6 +47,7 @@ from portal.services.manifests import (
 )
 
 log = logging.getLogger(__name__)
+_READINESS_URL = re.compile(READINESS_URL_PATTERN)
 
 LOCK_KEY = "model-manager:activation-lock"
 # Long enough for a few slow cluster calls; a crashed holder frees the lock after this anyway.
@@ -205,26 +206,42 @@ def _refused(exc: ApiException) -> bool:
     return False
 
 
-def _apply(cluster: Cluster, target: Target, manifest: dict[str, Any]) -> tuple[str, dict[str, Any] | None, Any]:
-    """Create or replace; one retry with a fresh read on a Conflict. Returns (action, previous, applied)."""
+# A write that meets a 409 re-reads the object and tries once more; a second 409 is reported as a conflict.
+WRITE_ATTEMPTS = 2
+
+
+@dataclass
+class Applied:
+    """The outcome of a create-or-replace: what was done, the object before and after, the API's warnings."""
+
+    action: str  # "created" or "updated"
+    previous: dict[str, Any] | None
+    applied: Any
+    warnings: list[str]
+
+
+def _apply(cluster: Cluster, target: Target, manifest: dict[str, Any], *, dry_run: bool = False) -> Applied:
+    """Create or replace (server-side dry run when `dry_run`); re-read and retry on a Conflict."""
+    verb = "dry-run" if dry_run else "apply"
     previous = _read(cluster, target)
-    for attempt in (1, 2):
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             if previous is None:
-                applied, _ = _create(cluster, target, manifest, dry_run=False)
-                return "created", None, applied
-            applied, _ = _replace(cluster, target, _with_version(manifest, previous), dry_run=False)
-            return "updated", previous, applied
+                applied, warnings = _create(cluster, target, manifest, dry_run=dry_run)
+                return Applied("created", None, applied, warnings)
+            body = _with_version(manifest, previous)
+            applied, warnings = _replace(cluster, target, body, dry_run=dry_run)
+            return Applied("updated", previous, applied, warnings)
         except ApiException as exc:
             if _refused(exc):
                 raise _invalid(exc, manifest) from exc
             # 409: AlreadyExists on create or a stale resourceVersion on replace. Somebody else (kubectl,
-            # another portal without our lock) changed the object between our read and write.
-            if exc.status == 409 and attempt == 1:
-                log.info("activation: %s on %s, retrying with a fresh read", _reason(exc) or "Conflict", target.label)
+            # another portal without our lock, an activation while we dry-run) changed the object between
+            # our read and write.
+            if exc.status == 409 and attempt < WRITE_ATTEMPTS:
+                log.info("%s: %s on %s, retrying with a fresh read", verb, _reason(exc) or "Conflict", target.label)
                 previous = _read(cluster, target)
                 continue
-            verb = "create" if previous is None else "replace"
             if exc.status == 409:
                 raise Conflict(
                     f"could not {verb} InferenceService {target.label}: it kept changing underneath us "
@@ -316,7 +333,11 @@ def activate(
     target = target or Target.from_settings(settings)
     cluster = get_cluster()
     digest = manifest_hash(manifest["spec"])
+    default = target == Target.from_settings(settings)
     with activation_lock(redis_holder(current_app).connection, lock_key(target)):
+        # queued before the apply so the cluster's start-up clock is not kept waiting; the measurement
+        # reads the default deployment's predictor log
+        measurement = fit_measurement.schedule(model_id, actor=actor) if default else None
         try:
             if prepare is not None:
                 existing = _read(cluster, target)
@@ -328,9 +349,11 @@ def activate(
                     )
                 manifest = prepare(manifest, existing)
                 digest = manifest_hash(manifest["spec"])
-            action, previous, applied = _apply(cluster, target, manifest)
+            outcome = _apply(cluster, target, manifest)
+            action, previous, applied = outcome.action, outcome.previous, outcome.applied
             cluster_cache.record_write(applied if isinstance(applied, dict) else None)
         except PortalError as exc:
+            fit_measurement.cancel(measurement, actor=actor)
             history.record(
                 "model_activation_failed",
                 actor=actor,
@@ -360,7 +383,7 @@ def activate(
         if rollback_of is not None:
             metadata["rollbackFrom"] = rollback_of
         history.record("model_activated", actor=actor, model_id=model_id, metadata=metadata)
-        if target == Target.from_settings(settings):
+        if default:
             # The readiness watch follows the default deployment (the one /active describes).
             notify.activation_applied(model_id, metadata, actor=actor)
     return {
@@ -545,30 +568,13 @@ def _stale_note(view: dict[str, Any]) -> dict[str, Any]:
 def dry_run_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """Server-side dry run (`dryRun=All`): create, or replace when it exists. Returns action and warnings."""
     settings = current_settings()
-    cluster = get_cluster()
     target = Target(
         str(manifest.get("metadata", {}).get("namespace") or settings.active_namespace),
         str(manifest.get("metadata", {}).get("name") or settings.active_inferenceservice_name),
     )
-    try:
-        try:
-            _data, warnings = _create(cluster, target, manifest, dry_run=True)
-            action = "create"
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            existing = _read(cluster, target)
-            if existing is None:  # deleted in between: a create would work
-                _data, warnings = _create(cluster, target, manifest, dry_run=True)
-                action = "create"
-            else:
-                _data, warnings = _replace(cluster, target, _with_version(manifest, existing), dry_run=True)
-                action = "update"
-    except ApiException as exc:
-        if _refused(exc):
-            raise _invalid(exc, manifest) from exc
-        raise api_error(exc, f"dry-run InferenceService {target.label}") from exc
-    return {"action": action, "manifest": manifest, "warnings": warnings}
+    outcome = _apply(get_cluster(), target, manifest, dry_run=True)
+    action = "create" if outcome.action == "created" else "update"
+    return {"action": action, "manifest": manifest, "warnings": outcome.warnings}
 
 
 def probe_readiness(url: str, timeout: float) -> dict[str, Any]:
@@ -590,15 +596,14 @@ def probe_readiness(url: str, timeout: float) -> dict[str, Any]:
 
 
 def check_probe_url(url: str) -> str:
-    """The URL if it is http(s) with a host; InvalidInput otherwise."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """The URL if it is http(s) with a DNS name or IPv4 host (READINESS_URL_PATTERN); InvalidInput otherwise."""
+    if not _READINESS_URL.fullmatch(url):
         raise InvalidInput(
             "readinessUrl must be an http:// or https:// URL with a host",
             code="invalid_readiness_url",
             details={"fields": {"readinessUrl": ["must be an http:// or https:// URL"]}},
         )
-    return url.strip()
+    return url
 
 
 def dry_run_model(
@@ -631,8 +636,3 @@ def manifest_for(model_id: str) -> dict[str, Any]:
     if dropped:
         result["droppedArgs"] = dropped
     return result
-
-
-def get_active() -> dict[str, Any]:
-    """The active InferenceService status (used by the weights delete guard)."""
-    return active_status()

@@ -16,8 +16,10 @@ from marshmallow import Schema, ValidationError, fields
 from portal.errors import InvalidInput
 from portal.schemas.catalog import (
     INT64_RANGE,
+    KV_CACHE_DTYPES,
     MAX_ID_LENGTH,
     MAX_MODEL_LEN,
+    MAX_NUM_SEQS,
     MAX_TENSOR_PARALLEL,
     QUANTITY_RE,
     SAFE_ID_RE,
@@ -305,6 +307,10 @@ def entry_to_json(entry: Mapping[str, Any]) -> CatalogEntry:
         _put_present(vllm, vllm_src, "gpuMemoryUtilization")
         _put_present(vllm, vllm_src, "maxModelLen")
         _put_present(vllm, vllm_src, "trustRemoteCode")
+        _put_str(vllm, vllm_src, "kvCacheDtype")
+        _put_present(vllm, vllm_src, "maxNumBatchedTokens")
+        _put_present(vllm, vllm_src, "maxNumSeqs")
+        _put_present(vllm, vllm_src, "enforceEager")
         extra = [a for a in vllm_src.get("extraArgs") or [] if isinstance(a, str)]
         if extra:
             vllm["extraArgs"] = extra
@@ -355,7 +361,18 @@ _TOP_KEYS = frozenset(
 )
 _STORAGE_KEYS = frozenset(("key", "path", "schemaPath", "storageKey"))
 _VLLM_KEYS = frozenset(
-    ("tensorParallelSize", "dtype", "gpuMemoryUtilization", "maxModelLen", "trustRemoteCode", "extraArgs")
+    (
+        "tensorParallelSize",
+        "dtype",
+        "gpuMemoryUtilization",
+        "maxModelLen",
+        "trustRemoteCode",
+        "kvCacheDtype",
+        "maxNumBatchedTokens",
+        "maxNumSeqs",
+        "enforceEager",
+        "extraArgs",
+    )
 )
 _TOLERATION_KEYS = frozenset(("key", "operator", "value", "effect", "tolerationSeconds"))
 _EFFECTS = frozenset(("NoSchedule", "PreferNoSchedule", "NoExecute"))
@@ -425,7 +442,12 @@ def _check_env(env: Any) -> None:
 
 def _check_vllm(vllm: Any) -> None:
     vllm = _obj(vllm, _VLLM_KEYS)
-    for key, limit in (("tensorParallelSize", MAX_TENSOR_PARALLEL), ("maxModelLen", MAX_MODEL_LEN)):
+    for key, limit in (
+        ("tensorParallelSize", MAX_TENSOR_PARALLEL),
+        ("maxModelLen", MAX_MODEL_LEN),
+        ("maxNumBatchedTokens", MAX_MODEL_LEN),
+        ("maxNumSeqs", MAX_NUM_SEQS),
+    ):
         if key in vllm:
             value = vllm[key]
             if type(value) is not int or not 1 <= value <= limit:
@@ -436,8 +458,11 @@ def _check_vllm(vllm: Any) -> None:
         value = vllm["gpuMemoryUtilization"]
         if type(value) is not float or not 0 < value <= 1:
             raise _Unusual
-    if "trustRemoteCode" in vllm:
-        _flag(vllm["trustRemoteCode"])
+    for key in ("trustRemoteCode", "enforceEager"):
+        if key in vllm:
+            _flag(vllm[key])
+    if "kvCacheDtype" in vllm and vllm["kvCacheDtype"] not in KV_CACHE_DTYPES:
+        raise _Unusual
     if "extraArgs" in vllm:
         for arg in _items(vllm["extraArgs"]):
             if type(arg) is not str:
@@ -542,6 +567,8 @@ def fast_entry(data: Any) -> CatalogEntry | None:
             for value in resources.values():
                 _check_string_map(value, quantities=True)
         if "volumeMounts" in data or "volumes" in data:
+            if data.get("volumeMounts", []) is None or data.get("volumes", []) is None:
+                raise _Unusual  # an explicit null is an error the full parser reports
             _check_volumes(data.get("volumeMounts"), data.get("volumes"))
     except _Unusual:
         return None

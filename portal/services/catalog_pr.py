@@ -109,6 +109,10 @@ def request_pull_request(body: Mapping[str, Any], *, actor: str) -> Job:
             code="catalog_pr_disabled",
         )
     raw, model = body.get("entry"), body.get("model")
+    if isinstance(model, Mapping) and raw is None:
+        raw, model = model, None  # the original service's shape: "model" was the full entry
+    if model is not None and not isinstance(model, str):
+        raise InvalidInput('"model" must be the id of a catalog entry', details={"model": ["Not a valid id."]})
     if (raw is None) == (model is None):
         raise InvalidInput('send either "entry" (a full catalog entry) or "model" (an id in the catalog)')
     if model is not None:
@@ -624,7 +628,11 @@ def poll_open() -> dict[str, int]:
         return counts
     rows = db.session.scalars(select(CatalogPullRequest).where(CatalogPullRequest.state == "open")).all()
     for row in rows:
-        response = _api(settings, "GET", f"/repos/{row.repo}/pulls/{row.number}")
+        try:
+            response = _api(settings, "GET", f"/repos/{row.repo}/pulls/{row.number}")
+        except StepError as exc:
+            log.warning("catalog PR poll stopped: %s", exc)  # the next poll tries again
+            break
         counts["checked"] += 1
         if response.status_code != 200:
             log.warning("catalog PR #%s: GitHub answered %s", row.number, response.status_code)

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,43 @@ KSERVE_GROUP = "serving.kserve.io"
 KSERVE_VERSION = "v1beta1"
 ISVC_PLURAL = "inferenceservices"
 SERVING_RUNTIME_VERSION = "v1alpha1"
+
+
+@dataclass(frozen=True, order=True)
+class Permission:
+    """One RBAC grant: `verb` on `resource` of API `group`, in the namespace or cluster-wide."""
+
+    group: str
+    resource: str
+    verb: str
+    cluster_wide: bool = False
+
+
+# Every Kubernetes API call the portal makes, as RBAC sees it. deploy/base/rbac.yaml grants exactly
+# these (the namespaced ones in the Role, the cluster-wide ones in the ClusterRole);
+# tests/test_deploy.py checks the table against that file and against the requests the operations
+# below send to the dev cluster. Add a row here and a rule there when a new call is added.
+KUBERNETES_PERMISSIONS: frozenset[Permission] = frozenset(
+    {
+        # activation: read, create, replace (also as a server dry run) and delete the InferenceService
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "get"),
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "create"),
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "update"),
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "delete"),
+        # validation: get_serving_runtime, get_pvc, get_secret, get_configmap (by name, never list)
+        Permission(KSERVE_GROUP, "servingruntimes", "get"),
+        Permission(KSERVE_GROUP, "clusterservingruntimes", "get", cluster_wide=True),
+        Permission("", "persistentvolumeclaims", "get"),
+        Permission("", "secrets", "get"),
+        Permission("", "configmaps", "get"),
+        # inventory.read_inventory: GPU nodes and the GPUs every pod holds
+        Permission("", "nodes", "list", cluster_wide=True),
+        Permission("", "pods", "list", cluster_wide=True),
+        # fit_measurement: the predictor pod of the active InferenceService and its start-up log
+        Permission("", "pods", "list"),
+        Permission("", "pods/log", "get"),
+    }
+)
 
 
 class Cluster:

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
 from portal.config import ConfigError, Settings
 from portal.errors import InvalidInput, NotFound, PortalError
-from portal.extensions import current_settings, redis_holder
+from portal.extensions import current_settings
 from portal.schemas.catalog import MAX_ID_LENGTH
 from portal.services import vllm_registry
 from portal.services.cluster import get_cluster
@@ -40,10 +41,12 @@ from portal.services.fit import (
     weights_from_local_files,
 )
 from portal.services.gpu_profiles import GpuProfile, ProfileFileError, find_profile, load_profiles
-from portal.services.huggingface import HubClient, SearchQuery
+from portal.services.huggingface import HubClient, SearchQuery, current_hub
 from portal.services.inventory import GpuNode, Inventory, read_inventory
 from portal.services.manifests import DEFAULT_RUNTIME
+from portal.services.weights import paths as weights_paths
 
+log = logging.getLogger(__name__)
 INVENTORY_TTL = 10.0
 SEARCH_WORKERS = 8
 
@@ -99,8 +102,7 @@ def inventory(*, fresh: bool = False) -> Inventory:
 
 def hub_client() -> HubClient:
     """A Hub client for the current app (Redis cache shared by all workers)."""
-    settings: Settings = current_settings()
-    return HubClient(settings, redis_holder(current_app).connection)
+    return current_hub()
 
 
 def fit_profiles(inv: Inventory | None = None) -> tuple[list[GpuProfile], set[str]]:
@@ -237,6 +239,24 @@ def _insight_for(client: HubClient, info: Mapping[str, Any], profiles: Sequence[
     return insight
 
 
+def search_query(args: Mapping[str, Any]) -> SearchQuery:
+    """The Hub search for API or form arguments (``tags`` comma list and/or repeated ``tag``)."""
+    tags = [t for t in str(args.get("tags") or "").split(",") if t.strip()]
+    repeated = args.get("tag") or []
+    tags += [repeated] if isinstance(repeated, str) else list(repeated)
+    return SearchQuery.build(
+        q=args.get("q"),
+        author=args.get("author"),
+        pipeline_tag=args.get("pipelineTag"),
+        library=args.get("library"),
+        license=args.get("license"),
+        tags=tags,
+        sort=args.get("sort") or "downloads",
+        direction=args.get("direction"),
+        limit=args.get("limit"),
+    )
+
+
 def search(query: SearchQuery) -> dict[str, Any]:
     """Search the Hub: one listing request, then one config.json per uncached result, in parallel."""
     client = hub_client()
@@ -351,24 +371,12 @@ class ModelInputs:
 
 def local_weights_dir(settings: Settings, storage_uri: str) -> Path | None:
     """``pvc://<WEIGHTS_PVC_NAME>/<path>`` → ``<WEIGHTS_STORAGE_PATH>/<path>`` (never outside the root)."""
-    if not storage_uri.startswith("pvc://"):
-        return None
-    pvc, _, sub = storage_uri[len("pvc://") :].partition("/")
-    if pvc != settings.weights_pvc_name or not sub.strip("/"):
-        return None
-    parts = PurePosixPath(sub.strip("/")).parts
-    if any(p in ("..", ".") for p in parts):
-        return None
-    root = settings.weights_storage_path.resolve()
-    target = (root / Path(*parts)).resolve()
-    if root != target and root not in target.parents:
-        return None
-    return target
+    return weights_paths.local_path(settings, storage_uri)
 
 
 def installed_path_for(settings: Settings, hf_id: str) -> Path | None:
-    """Where the weights issue installs ``hf_id`` by default, when a config.json is there."""
-    candidate = local_weights_dir(settings, f"pvc://{settings.weights_pvc_name}/{hf_id}")
+    """Where an install of ``hf_id`` lands by default (its model id under the weights volume), if config.json is there."""
+    candidate = local_weights_dir(settings, weights_paths.pvc_uri(settings.weights_pvc_name, hf_id))
     return candidate if candidate is not None and (candidate / "config.json").is_file() else None
 
 
@@ -438,24 +446,39 @@ def entry_settings(entry: Mapping[str, Any]) -> dict[str, Any]:
         out["gpu_memory_utilization"] = float(vllm["gpuMemoryUtilization"])
     if vllm.get("dtype") and vllm["dtype"] != "auto":
         out["dtype"] = str(vllm["dtype"])
-    kv = _extra_arg(entry, "--kv-cache-dtype")
+    kv = vllm.get("kvCacheDtype") or _extra_arg(entry, "--kv-cache-dtype")
     if kv:
-        out["kv_cache_dtype"] = kv
+        out["kv_cache_dtype"] = str(kv)
+    if vllm.get("maxNumBatchedTokens"):
+        out["max_num_batched_tokens"] = int(vllm["maxNumBatchedTokens"])
+    if vllm.get("maxNumSeqs"):
+        out["max_num_seqs"] = int(vllm["maxNumSeqs"])
+    extra_tokens = " ".join(str(a) for a in vllm.get("extraArgs") or []).split()
+    if vllm.get("enforceEager") is True or "--enforce-eager" in extra_tokens:
+        out["enforce_eager"] = True
     return out
+
+
+def gpu_requests(entry: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Every GPU resource an entry names as (side, resource, quantity), limits before requests."""
+    resources = entry.get("resources") or {}
+    return [
+        (side, str(name), str(value))
+        for side in ("limits", "requests")
+        for name, value in (resources.get(side) or {}).items()
+        if "gpu" in str(name).lower()
+    ]
 
 
 def gpu_resource(entry: Mapping[str, Any]) -> tuple[str, int] | None:
     """The GPU resource an entry requests (limits first, then requests) and its count."""
-    resources = entry.get("resources") or {}
-    for side in ("limits", "requests"):
-        for name, value in (resources.get(side) or {}).items():
-            if "gpu" in name.lower():
-                try:
-                    count = int(str(value))
-                except ValueError:
-                    continue
-                if count > 0:
-                    return name, count
+    for _, name, value in gpu_requests(entry):
+        try:
+            count = int(value)
+        except ValueError:
+            continue
+        if count > 0:
+            return name, count
     return None
 
 
@@ -725,7 +748,9 @@ def generate_entry(
         "hfModelId": real_id,
         "servedModelName": real_id,
         "runtime": DEFAULT_RUNTIME,
-        "storageUri": f"pvc://{settings.weights_pvc_name}/{real_id}" if installed is not None else f"hf://{real_id}",
+        "storageUri": weights_paths.pvc_uri(settings.weights_pvc_name, real_id)
+        if installed is not None
+        else f"hf://{real_id}",
     }
     profile: GpuProfile | None
     if gpu_type:
@@ -785,6 +810,28 @@ def generate_entry(
         "source": inputs.source,
         "fit": report.to_dict() if report is not None else None,
     }
+
+
+def architecture_detail(architecture: str) -> dict[str, Any]:
+    """One vLLM architecture: module, class, categories, and the catalog entries whose model uses it."""
+    from portal.services.catalog import get_catalog
+
+    registry = vllm_registry.active_registry()
+    arch = registry.lookup(architecture)
+    if arch is None:
+        gone = registry.removed.get(architecture)
+        details = gone.to_dict() if gone else {}
+        raise NotFound(f"architecture not found: {architecture}", code="architecture_not_found", details=details)
+    examples = []
+    for entry in get_catalog().list_entries():
+        try:
+            names = cached_architectures(entry)
+        except Exception:  # an example list must never fail the lookup
+            log.debug("no architectures for %s", entry.get("id"), exc_info=True)
+            continue
+        if arch.name in names:
+            examples.append({"id": entry.get("id"), "hfModelId": entry.get("hfModelId")})
+    return {**arch.to_dict(), "source": registry.source.to_dict(), "catalogExamples": examples}
 
 
 def cached_architectures(entry: Mapping[str, Any]) -> list[str]:

@@ -274,105 +274,112 @@ class ModelShape:
         """Read a ``config.json`` dict (``text_config`` is used for multimodal models)."""
         if not isinstance(config, Mapping):
             raise InvalidInput("config.json must be an object")
-        nested = config.get("text_config")
-        lm: Mapping[str, Any] = nested if isinstance(nested, Mapping) else config
-        where = "text_config." if lm is not config else ""
-
-        def pick(*keys: str) -> Any:
-            for key in keys:
-                value = lm.get(key)
-                if value is not None:
-                    return value
-            return None
-
-        def pick_meta(*keys: str) -> Any:
-            for source in (lm, config):
-                for key in keys:
-                    value = source.get(key)
-                    if value is not None:
-                        return value
-            return None
-
-        model_type = pick("model_type") or config.get("model_type")
+        cfg = _ConfigReader(config)
+        model_type = cfg.pick("model_type") or config.get("model_type")
         model_type = str(model_type) if model_type is not None else None
         archs_raw = config.get("architectures") or []
         architectures = tuple(a for a in archs_raw if isinstance(a, str)) if isinstance(archs_raw, list) else ()
-
-        layers = _positive_int(pick("num_hidden_layers", "n_layer", "n_layers", "num_layers"))
-        heads = _positive_int(pick("num_attention_heads", "n_head", "n_heads"))
-        if model_type in _ATTENTION_FREE_TYPES and heads is None:
-            raise InvalidInput(
-                f"{model_type} is attention-free (no KV cache): the fit estimate does not apply",
-                details={"field": f"{where}num_attention_heads"},
-            )
-        if layers is None:
-            raise InvalidInput(
-                f"config.json: {where}num_hidden_layers is missing or not a positive integer",
-                details={"field": f"{where}num_hidden_layers"},
-            )
-        if heads is None:
-            raise InvalidInput(
-                f"config.json: {where}num_attention_heads is missing or not a positive integer",
-                details={"field": f"{where}num_attention_heads"},
-            )
-        hidden = _positive_int(pick("hidden_size", "n_embd", "d_model"))
-        kv_heads = _positive_int(pick("num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"))
-        if kv_heads is None:
-            kv_heads = 1 if lm.get("multi_query") is True else heads
-        head_dim = _positive_int(pick("head_dim", "kv_channels"))
-        if head_dim is None:
-            if hidden is None:
-                raise InvalidInput(
-                    f"config.json: needs {where}head_dim or {where}hidden_size",
-                    details={"field": f"{where}hidden_size"},
-                )
-            head_dim = hidden // heads
+        layers, heads, kv_heads, head_dim, hidden = cfg.attention(model_type)
         max_len = _positive_int(
-            pick("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+            cfg.pick("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
         )
-        dtype = normalize_dtype(pick_meta("torch_dtype", "dtype"))
-        kv_lora = _positive_int(pick("kv_lora_rank"))
-        rope = _positive_int(pick("qk_rope_head_dim"))
-        experts = None
-        for key in ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"):
-            experts = _positive_int(lm.get(key))
-            if experts is not None:
-                break
-        is_multimodal = any(
-            config.get(key) is not None for key in ("vision_config", "audio_config", "vision_tower")
-        ) or (lm is not config and any(a.endswith("ForConditionalGeneration") for a in architectures))
-        quant = pick_meta("quantization_config")
-        quantization = None
-        quant_config: dict[str, Any] | None = None
-        if isinstance(quant, Mapping):
-            quantization = str(quant.get("quant_method") or "unknown")
-            quant_config = dict(quant)
-        sliding, reasons = _attention_approximations(lm, model_type, layers, max_len)
-        tie = pick_meta("tie_word_embeddings")
+        kv_lora = _positive_int(cfg.pick("kv_lora_rank"))
+        rope = _positive_int(cfg.pick("qk_rope_head_dim"))
+        quant = cfg.pick_meta("quantization_config")
+        sliding, reasons = _attention_approximations(cfg.lm, model_type, layers, max_len)
         return cls(
             num_layers=layers,
             num_attention_heads=heads,
             num_kv_heads=kv_heads,
             head_dim=head_dim,
             hidden_size=hidden,
-            intermediate_size=_positive_int(pick("intermediate_size", "ffn_hidden_size", "n_inner")),
-            vocab_size=_positive_int(pick("vocab_size", "padded_vocab_size")),
+            intermediate_size=_positive_int(cfg.pick("intermediate_size", "ffn_hidden_size", "n_inner")),
+            vocab_size=_positive_int(cfg.pick("vocab_size", "padded_vocab_size")),
             max_position_embeddings=max_len,
-            dtype=dtype,
+            dtype=normalize_dtype(cfg.pick_meta("torch_dtype", "dtype")),
             architectures=architectures,
             model_type=model_type,
-            tie_word_embeddings=tie is True,
+            tie_word_embeddings=cfg.pick_meta("tie_word_embeddings") is True,
             kv_lora_rank=kv_lora if rope is not None else None,
             qk_rope_head_dim=rope if kv_lora is not None else None,
-            num_experts=experts,
-            is_multimodal=is_multimodal,
+            num_experts=cfg.experts(),
+            is_multimodal=cfg.multimodal(architectures),
             trust_remote_code=config.get("auto_map") is not None,
-            quantization=quantization,
-            quantization_config=quant_config,
+            quantization=str(quant.get("quant_method") or "unknown") if isinstance(quant, Mapping) else None,
+            quantization_config=dict(quant) if isinstance(quant, Mapping) else None,
             sliding_window=sliding,
             approximate_reasons=tuple(reasons),
-            text_config=dict(lm),
+            text_config=dict(cfg.lm),
         )
+
+
+class _ConfigReader:
+    """Looks values up in a config.json: the language model's part (``text_config``) first."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        nested = config.get("text_config")
+        self.config = config
+        self.lm: Mapping[str, Any] = nested if isinstance(nested, Mapping) else config
+        self.where = "text_config." if self.lm is not config else ""
+
+    def pick(self, *keys: str) -> Any:
+        """The first key the language-model config sets."""
+        for key in keys:
+            value = self.lm.get(key)
+            if value is not None:
+                return value
+        return None
+
+    def pick_meta(self, *keys: str) -> Any:
+        """The first key set in the language-model config, else at the top level."""
+        for source in (self.lm, self.config):
+            for key in keys:
+                value = source.get(key)
+                if value is not None:
+                    return value
+        return None
+
+    def _missing(self, message: str, fld: str) -> InvalidInput:
+        return InvalidInput(f"config.json: {message}", details={"field": f"{self.where}{fld}"})
+
+    def attention(self, model_type: str | None) -> tuple[int, int, int, int, int | None]:
+        """(layers, attention heads, KV heads, head dim, hidden size); InvalidInput naming a missing field."""
+        w = self.where
+        layers = _positive_int(self.pick("num_hidden_layers", "n_layer", "n_layers", "num_layers"))
+        heads = _positive_int(self.pick("num_attention_heads", "n_head", "n_heads"))
+        if model_type in _ATTENTION_FREE_TYPES and heads is None:
+            raise InvalidInput(
+                f"{model_type} is attention-free (no KV cache): the fit estimate does not apply",
+                details={"field": f"{w}num_attention_heads"},
+            )
+        if layers is None:
+            raise self._missing(f"{w}num_hidden_layers is missing or not a positive integer", "num_hidden_layers")
+        if heads is None:
+            raise self._missing(f"{w}num_attention_heads is missing or not a positive integer", "num_attention_heads")
+        hidden = _positive_int(self.pick("hidden_size", "n_embd", "d_model"))
+        kv_heads = _positive_int(self.pick("num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"))
+        if kv_heads is None:
+            kv_heads = 1 if self.lm.get("multi_query") is True else heads
+        head_dim = _positive_int(self.pick("head_dim", "kv_channels"))
+        if head_dim is None:
+            if hidden is None:
+                raise self._missing(f"needs {w}head_dim or {w}hidden_size", "hidden_size")
+            head_dim = hidden // heads
+        return layers, heads, kv_heads, head_dim, hidden
+
+    def experts(self) -> int | None:
+        """Routed experts of a mixture-of-experts model, else None."""
+        for key in ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"):
+            experts = _positive_int(self.lm.get(key))
+            if experts is not None:
+                return experts
+        return None
+
+    def multimodal(self, architectures: tuple[str, ...]) -> bool:
+        """A vision/audio encoder config, or a text_config under a *ForConditionalGeneration model."""
+        encoders = any(self.config.get(k) is not None for k in ("vision_config", "audio_config", "vision_tower"))
+        nested = self.lm is not self.config and any(a.endswith("ForConditionalGeneration") for a in architectures)
+        return encoders or nested
 
 
 def _attention_approximations(
@@ -1115,22 +1122,12 @@ def estimate_fit(
     flags = VllmFlags(max_num_batched_tokens, max_num_seqs, bool(enforce_eager))
     _check_arguments(spec, tensor_parallel, max_model_len, gpu_memory_utilization, flags)
     version = vllm_version or spec.vllm_version
-    if gpu_memory_utilization is None:
-        util = default_gpu_memory_utilization(version)
-        util_source = f"vLLM {version} default" if version else "vLLM default (runtime version unknown)"
-    else:
-        util, util_source = gpu_memory_utilization, "requested"
+    util, util_source = _utilization(gpu_memory_utilization, version)
     serving = _serving_dtype(shape, spec, dtype)
     serving_bytes = SERVING_DTYPE_BYTES[serving]
     kv_bytes = _kv_dtype_bytes(kv_cache_dtype, serving_bytes)
-    approx = list(shape.approximate_reasons)
-    model_max = shape.max_position_embeddings
-    if model_max is None:
-        model_max = FALLBACK_MAX_MODEL_LEN
-        approx.append(f"config.json has no max_position_embeddings; assuming {FALLBACK_MAX_MODEL_LEN:,}")
+    model_max, approx = _model_limits(shape, weights)
     length = max_model_len if max_model_len is not None else model_max
-    if not weights.exact:
-        approx.append(weights.note or "weights estimated from config.json")
 
     errors = _config_errors(shape, spec, tensor_parallel)
     tp_invalid = bool(errors)
@@ -1188,6 +1185,26 @@ def estimate_fit(
         profile_run=run,
     )
     return _with_summary(report)
+
+
+def _utilization(requested: float | None, version: str | None) -> tuple[float, str]:
+    """The utilization to model and where it came from."""
+    if requested is not None:
+        return requested, "requested"
+    source = f"vLLM {version} default" if version else "vLLM default (runtime version unknown)"
+    return default_gpu_memory_utilization(version), source
+
+
+def _model_limits(shape: ModelShape, weights: WeightsInfo) -> tuple[int, list[str]]:
+    """The model's maximum context and the reasons the estimate is approximate."""
+    approx = list(shape.approximate_reasons)
+    model_max = shape.max_position_embeddings
+    if model_max is None:
+        model_max = FALLBACK_MAX_MODEL_LEN
+        approx.append(f"config.json has no max_position_embeddings; assuming {FALLBACK_MAX_MODEL_LEN:,}")
+    if not weights.exact:
+        approx.append(weights.note or "weights estimated from config.json")
+    return model_max, approx
 
 
 def _verdict(budget: Budget, length: int, model_max: int, invalid: bool) -> tuple[Verdict, Level]:

@@ -143,22 +143,8 @@ def quantized_inputs(
     return replace(shape, quantization=key), variant
 
 
-def _entry_defaults(entry: Mapping[str, Any]) -> dict[str, Any]:
-    settings = discovery.entry_settings(entry)
-    vllm = entry.get("vllm") or {}
-    for key, name in (
-        ("maxNumBatchedTokens", "max_num_batched_tokens"),
-        ("maxNumSeqs", "max_num_seqs"),
-        ("enforceEager", "enforce_eager"),
-        ("kvCacheDtype", "kv_cache_dtype"),
-    ):
-        if vllm.get(key) is not None:
-            settings[name] = vllm[key]
-    return settings
-
-
 def _settings_for(request: WhatIf, entry: Mapping[str, Any] | None) -> dict[str, Any]:
-    settings = _entry_defaults(entry) if entry is not None else {}
+    settings = discovery.entry_settings(entry) if entry is not None else {}
     overrides = {
         "max_model_len": request.max_model_len,
         "tensor_parallel": request.gpus,

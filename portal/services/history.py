@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from portal.config import parse_duration
+from portal.config import DURATION_PATTERN, parse_duration
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.models import HistoryEvent
@@ -34,25 +35,41 @@ def record(
     return row
 
 
+# RFC 3339 `date-time` (the OpenAPI format of `since`); the calendar is checked by datetime.fromisoformat.
+RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_DURATION_RE = re.compile(DURATION_PATTERN)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """`since` as a duration (`24h`) before now or an RFC 3339 time; InvalidInput otherwise."""
-    if value is None or not value.strip():
+    """`since` as a duration before now (`24h`, `1h30m`, `90`) or an RFC 3339 time, in UTC; InvalidInput otherwise.
+
+    Empty means no filter. A duration reaching before year 1, or a time whose offset pushes it past year 1
+    or 9999, is clamped to the earliest/latest time: a valid filter that matches everything/nothing.
+    """
+    if not value:
         return None
-    text = value.strip()
     now = now or datetime.now(UTC)
+    if _DURATION_RE.fullmatch(value):
+        try:
+            return now - timedelta(seconds=parse_duration(value))
+        except OverflowError:
+            return _EARLIEST
     try:
-        return now - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if not RFC3339_RE.fullmatch(value):
+            raise ValueError(value)
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(
-            "since must be a duration such as 24h or an RFC 3339 time",
+            "since must be a duration such as 24h or an RFC 3339 time such as 2026-01-31T12:00:00Z",
             code="invalid_since",
-            details={"since": text},
+            details={"since": value},
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if parsed.year == 1 else _LATEST
 
 
 def query_events(
@@ -98,11 +115,12 @@ def to_csv(rows: list[HistoryEvent]) -> str:
     return out.getvalue()
 
 
-def clear() -> int:
-    """Delete every record; returns how many."""
-    count = db.session.query(HistoryEvent).delete()
+def clear(*, actor: str) -> int:
+    """Delete every record and leave one `history_cleared` naming the actor, in one transaction; returns how many."""
+    count = int(db.session.query(HistoryEvent).delete())
+    record("history_cleared", actor=actor, metadata={"deleted": count}, commit=False)
     db.session.commit()
-    return int(count)
+    return count
 
 
 def last_event(event: str, *, model_id: str | None = None) -> HistoryEvent | None:

@@ -29,6 +29,7 @@ from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -197,8 +198,25 @@ def _token_hint(settings: Settings) -> str:
     return "set HUGGINGFACE_API_TOKEN to a token that has access"
 
 
-def map_hub_error(exc: Exception, settings: Settings, what: str) -> PortalError:
-    """Turn a huggingface_hub / httpx error into a domain error with an actionable message."""
+def hub_token(settings: Settings) -> str | bool:
+    """The token for huggingface_hub calls: False (not None) keeps it from using a token stored on this machine."""
+    return settings.huggingface_api_token or False
+
+
+def map_hub_error(exc: Exception, settings: Settings, what: str, details: dict[str, Any] | None = None) -> PortalError:
+    """Turn a huggingface_hub / httpx error into a domain error with an actionable message.
+
+    The one mapping for discovery, fit and installs: 404 `hf_not_found` (or `hf_revision_not_found`),
+    401/403 `hf_gated`, `hf_unauthorized`, `hf_forbidden`, `hf_disabled`, 502 `hf_error`, 503
+    `hf_unavailable`, 504 `hf_timeout`. `details` (e.g. the repo id and revision) are added to each.
+    """
+    error = _mapped(exc, settings, what)
+    if details:
+        error.details = {**details, **(error.details or {})}
+    return error
+
+
+def _mapped(exc: Exception, settings: Settings, what: str) -> PortalError:
     if isinstance(exc, GatedRepoError):
         status = exc.response.status_code if exc.response is not None else 401
         message = f"{what} is gated on Hugging Face: {_token_hint(settings)} (and accept its licence on the Hub)"
@@ -206,11 +224,16 @@ def map_hub_error(exc: Exception, settings: Settings, what: str) -> PortalError:
         return cls(message, code="hf_gated", details={"hubStatus": status})
     if isinstance(exc, DisabledRepoError):
         return Forbidden(f"{what} is disabled on Hugging Face", code="hf_disabled")
+    if isinstance(exc, RevisionNotFoundError):
+        return NotFound(f"{what}: revision not found on Hugging Face", code="hf_revision_not_found")
+    if isinstance(exc, EntryNotFoundError):
+        return NotFound(f"{what}: a file is missing on Hugging Face", code="hf_not_found")
     if isinstance(exc, RepositoryNotFoundError):
         hint = "" if settings.huggingface_api_token else " (if it is private, set HUGGINGFACE_API_TOKEN)"
         return NotFound(f"{what} was not found on Hugging Face{hint}", code="hf_not_found")
-    if isinstance(exc, RevisionNotFoundError | EntryNotFoundError):
-        return NotFound(f"{what}: {exc}", code="hf_not_found")
+    if isinstance(exc, HFValidationError):
+        # huggingface_hub refuses the id before asking the Hub: no model can exist under it.
+        return NotFound(f"{what} cannot exist on Hugging Face: {exc}", code="hf_not_found")
     if isinstance(exc, HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         if status == 401:
@@ -247,18 +270,18 @@ class HubClient:
     def __init__(self, settings: Settings, connection: redis.Redis | None) -> None:
         self.settings = settings
         self.endpoint = settings.hf_endpoint.rstrip("/")
-        # False (not None) keeps huggingface_hub from picking up a token stored on this machine.
-        self.token: str | bool = settings.huggingface_api_token or False
+        self.token: str | bool = hub_token(settings)
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
         self.cache = HubCache(connection, self.endpoint, settings.huggingface_cache_ttl)
 
-    def _call(self, func: Callable[[], T], what: str) -> T:
+    def call(self, func: Callable[[], T], what: str, details: dict[str, Any] | None = None) -> T:
+        """Run one Hub call: failures become domain errors (one mapping), and "unreachable" raises the banner."""
         try:
             result = func()
         except PortalError:
             raise
         except Exception as exc:  # every Hub failure maps to a domain error; never a 500
-            error = map_hub_error(exc, self.settings, what)
+            error = map_hub_error(exc, self.settings, what, details)
             if isinstance(error, Unavailable | UpstreamTimeout):
                 self.cache.set(DOWN_KEY, error.message, DOWN_MARK_SECONDS)
             raise error from exc
@@ -306,7 +329,7 @@ class HubClient:
                 raise UpstreamError("Hugging Face answered the search with something other than a list")
             return [model_to_dict(ModelInfo(**row)) for row in rows[: query.limit]]  # type: ignore[no-untyped-call]
 
-        models = self._call(run, "the model search")
+        models = self.call(run, "the model search")
         if query.direction == "asc":
             field = {"lastModified": "lastModified", "trending": "trendingScore"}.get(query.sort, query.sort)
             models.sort(key=lambda m: m.get(field) or 0)
@@ -327,7 +350,7 @@ class HubClient:
             info = self.api.model_info(repo_id, files_metadata=True, timeout=HTTP_TIMEOUT)
             return model_to_dict(info)
 
-        data = self._call(run, repo_id)
+        data = self.call(run, repo_id)
         self.cache.set(key, data)
         return data
 
@@ -351,11 +374,20 @@ class HubClient:
             return data
 
         try:
-            data = self._call(run, f"{repo_id}/config.json")
+            data = self.call(run, f"{repo_id}/config.json")
         except ValueError as exc:
             raise UpstreamError(f"{repo_id}: config.json is not valid JSON", code="hf_bad_config") from exc
         self.cache.set(key, data)
         return data
+
+
+def current_hub() -> HubClient:
+    """The Hub client of the current app (its Redis cache and banner shared by every process)."""
+    from flask import current_app
+
+    from portal.extensions import current_settings, redis_holder
+
+    return HubClient(current_settings(), redis_holder(current_app).connection)
 
 
 def validate_repo_id(repo_id: str) -> str:

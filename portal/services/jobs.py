@@ -24,7 +24,8 @@ from portal.models.job import FINISHED_STATUSES, JOB_STATUSES
 from portal.services import history
 
 log = logging.getLogger(__name__)
-_JOB_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+JOB_ID_PATTERN = r"[0-9A-Za-z-]{1,64}"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 MAX_LIMIT = 200
 # Which RQ function runs which job type; one line per type keeps enqueue and retry in one place.
@@ -114,8 +115,14 @@ def enqueue(job: Job, *, timeout: float | None = None) -> None:
         ) from exc
 
 
+def job_envelope(job: Job, status: str = "queued") -> dict[str, Any]:
+    """The API's answer about a job it just queued, cancelled or retried: `{"status", "job", "jobUrl"}`."""
+    return {"status": status, "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}
+
+
 def get_job(job_id: str) -> Job:
-    """The job with that id, or NotFound."""
+    """The job with that id (stale running jobs reaped first, so it never shows a dead job running), or NotFound."""
+    reap_stale_jobs()
     # Ids are UUIDs; anything else (over-long, NUL bytes, …) cannot exist and is not sent to the database.
     job = db.session.get(Job, job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None:
@@ -131,7 +138,7 @@ def list_jobs(
     job_type: str | None = None,
     model_id: str | None = None,
 ) -> tuple[list[Job], int]:
-    """Newest-first jobs matching the filters (applied before the limit), plus the total."""
+    """Newest-first jobs matching the filters (applied before the limit, stale jobs reaped first), plus the total."""
     if status and status.lower() not in JOB_STATUSES:
         raise InvalidInput(
             f"unknown status {status!r}",
@@ -139,6 +146,7 @@ def list_jobs(
             details={"status": status, "allowed": list(JOB_STATUSES)},
         )
     limit = max(1, min(limit, MAX_LIMIT))
+    reap_stale_jobs()
     stmt = select(Job)
     if status:
         stmt = stmt.where(Job.status == status.lower())
@@ -177,7 +185,7 @@ def start(job: Job, *, worker: str | None = None, message: str = "Running") -> N
     job.error, job.cancelled_at, job.finished_at = None, None, None
     job.started_at = job.heartbeat_at = now()
     job.worker = worker
-    _add_log(job, "info", "running", f"Attempt {job.attempt}/{job.max_attempts} started")
+    _add_log(job, "info", "running", f"Attempt {job.attempt} started")
     db.session.commit()
 
 

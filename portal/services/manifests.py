@@ -117,6 +117,14 @@ def render_args(entry: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         args += ["--max-model-len", str(vllm["maxModelLen"])]
     if vllm.get("trustRemoteCode") is True:
         args.append("--trust-remote-code")
+    if vllm.get("kvCacheDtype") and vllm["kvCacheDtype"] != "auto":
+        args += ["--kv-cache-dtype", str(vllm["kvCacheDtype"])]
+    if vllm.get("maxNumBatchedTokens") is not None:
+        args += ["--max-num-batched-tokens", str(vllm["maxNumBatchedTokens"])]
+    if vllm.get("maxNumSeqs") is not None:
+        args += ["--max-num-seqs", str(vllm["maxNumSeqs"])]
+    if vllm.get("enforceEager") is True:
+        args.append("--enforce-eager")
     served = entry.get("servedModelName") or entry.get("hfModelId")
     if served:
         args += ["--served-model-name", str(served)]

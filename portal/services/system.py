@@ -110,11 +110,9 @@ def system_info() -> dict[str, Any]:
             "catalogTTL": format_duration(settings.catalog_refresh_interval),
             "huggingfaceTTL": format_duration(settings.huggingface_cache_ttl),
             "vllmTTL": format_duration(settings.vllm_cache_ttl),
-            "recommendationsTTL": format_duration(settings.recommendation_cache_ttl),
         },
         "gpu": {
             "profilesPath": str(settings.gpu_profile_path or "bundled"),
-            "inventorySource": settings.gpu_inventory_source,
         },
         "huggingface": {
             "endpoint": settings.hf_endpoint,

@@ -20,6 +20,7 @@ from portal.services.catalog_entry import parse_entry
 from portal.services.cluster import Cluster, get_cluster, get_configmap, get_pvc, get_secret, get_serving_runtime
 from portal.services.fit import estimate_fit
 from portal.services.manifests import render_inference_service
+from portal.services.weights.paths import parse_pvc
 
 Check = dict[str, Any]
 
@@ -29,13 +30,6 @@ def _check(name: str, status: str, message: str, **metadata: Any) -> Check:
     if metadata:
         out["metadata"] = {k: str(v) for k, v in metadata.items() if v is not None}
     return out
-
-
-def _pvc_parts(uri: str) -> tuple[str, str] | None:
-    if not uri.startswith("pvc://"):
-        return None
-    pvc, _, sub = uri[len("pvc://") :].partition("/")
-    return pvc, sub.strip("/")
 
 
 def _references(entry: Mapping[str, Any], kind: str) -> dict[str, bool]:
@@ -134,10 +128,10 @@ class _Validator:
             return [
                 _check("storage", "warn", "model has no storageUri configured (weights download from the Hub at start)")
             ]
-        parts = _pvc_parts(uri)
+        parts = parse_pvc(uri)
         if parts is None:
             return [_check("storage", "pass", "storageUri does not reference a PVC")]
-        pvc, sub = parts
+        pvc, sub = parts.claim, parts.path
 
         def pvc_check() -> Check:
             found = get_pvc(pvc, ns, cluster=self.cluster)
@@ -316,3 +310,19 @@ def validate_file(path: Any, *, use_cluster: bool = True) -> dict[str, Any]:
             "generatedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
     return validate_entry(data, use_cluster=use_cluster)
+
+
+def generate_and_validate(
+    hf_id: str,
+    *,
+    display_name: str | None = None,
+    gpu_type: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A generated catalog entry for a Hub model, its validation, and the fit it was sized with."""
+    generated = discovery.generate_entry(hf_id, display_name=display_name, gpu_type=gpu_type, overrides=overrides)
+    result = validate_entry(generated["entry"])
+    out = {"model": generated["entry"], "validation": result, "gpuType": generated["gpuType"], "fit": generated["fit"]}
+    if not result["valid"]:
+        out["status"] = "warning"
+    return out

@@ -108,11 +108,12 @@ class StartupLog:
         return out
 
 
+_RELEASE = r"(\d+\.\d+(?:\.\d+)*(?:\.?(?:post|rc|dev)\d+)?)"
 _VERSION_PATTERNS = (
-    r"vLLM API server version v?(\d+\.\d+(?:\.\d+)*)",
-    r"vLLM version v?(\d+\.\d+(?:\.\d+)*)",
-    r"LLM engine \(v(\d+\.\d+(?:\.\d+)*)",
-    r"\bversion=v?(\d+\.\d+\.\d+)",
+    r"vLLM API server version v?" + _RELEASE,
+    r"vLLM version v?" + _RELEASE,
+    r"LLM engine \(v" + _RELEASE,
+    r"\bversion=v?" + _RELEASE,
 )
 _ARGS = {
     "max_model_len": int,
@@ -140,7 +141,8 @@ def _int(pattern: str, text: str) -> int | None:
 def _engine_args(text: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, kind in _ARGS.items():
-        m = _first(rf"['\"]?{name}['\"]?\s*[=:]\s*([0-9.]+)", text)
+        dashed = "--" + name.replace("_", "-")
+        m = _first(rf"(?:['\"]?{name}['\"]?\s*[=:]|{dashed}[= ])\s*([0-9.]+)", text)
         if m:
             try:
                 found[name] = kind(float(m.group(1))) if kind is int else kind(m.group(1))

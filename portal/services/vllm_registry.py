@@ -22,7 +22,7 @@ from flask import current_app
 
 from portal.config import Settings
 from portal.extensions import current_settings, redis_holder
-from portal.services.vllm import ArchitectureRegistry, bundled_registry, load_bundled_data, parse_registry_source
+from portal.services.vllm import ArchitectureRegistry, bundled_registry, parse_registry_source
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,6 @@ def token() -> str:
     """Identifies the active list in cache keys (insights change when the list does)."""
     source = active_registry().source
     return f"{source.source}-{source.vllm_version}-{source.fetched_at or ''}"
-
-
-def bundled_data() -> dict[str, Any]:
-    """The bundled data file (for docs and tests)."""
-    return load_bundled_data()
 
 
 def reset_memo() -> None:

@@ -10,7 +10,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from portal import auth
 from portal.errors import InvalidInput, NotConfigured, PortalError
-from portal.services import activation, catalog_pr
+from portal.services import activation, catalog_pr, discovery
 from portal.services.catalog import get_catalog
 from portal.services.cluster import get_cluster
 from portal.services.manifests import DEFAULT_RUNTIME, effective_storage_uri, manifest_to_yaml
@@ -22,12 +22,9 @@ log = logging.getLogger(__name__)
 
 def gpu_request(entry: Mapping[str, Any]) -> str:
     """GPU limits (else requests) such as "1 amd.com/gpu", or "" when the entry needs none."""
-    resources = entry.get("resources") or {}
-    for kind in ("limits", "requests"):
-        found = [f"{count} {name}" for name, count in (resources.get(kind) or {}).items() if "gpu" in name.lower()]
-        if found:
-            return ", ".join(found)
-    return ""
+    requests = discovery.gpu_requests(entry)
+    first_side = requests[0][0] if requests else None
+    return ", ".join(f"{count} {name}" for side, name, count in requests if side == first_side)
 
 
 def _active_or_error() -> tuple[dict[str, Any] | None, str | None]:

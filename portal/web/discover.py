@@ -12,11 +12,11 @@ from portal.auth import current_actor
 from portal.errors import Conflict, InvalidInput, PortalError
 from portal.services import catalog_pr, discovery, validation
 from portal.services.catalog import get_catalog
-from portal.services.huggingface import SearchQuery
 from portal.web import bp
 
 TASKS = ["text-generation", "image-text-to-text", "feature-extraction", "text-classification", "sentence-similarity"]
 LICENSES = ["apache-2.0", "mit", "llama3.1", "llama3.2", "gemma", "other"]
+SEARCH_PAGE_SIZE = 20
 SORTS = [("downloads", "Downloads"), ("likes", "Likes"), ("trending", "Trending"), ("lastModified", "Recently updated")]
 
 
@@ -33,12 +33,8 @@ def hub_banner() -> tuple[str, str] | None:
 
 def _search(args: MultiDict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        query = SearchQuery.build(
-            q=args.get("q"),
-            pipeline_tag=args.get("pipelineTag"),
-            license=args.get("license"),
-            sort=args.get("sort") or "downloads",
-            limit=20,
+        query = discovery.search_query(
+            {k: args.get(k) for k in ("q", "pipelineTag", "license", "sort")} | {"limit": SEARCH_PAGE_SIZE}
         )
         return discovery.search(query), None
     except PortalError as exc:

@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.errors import PortalError
 from portal.schemas.fit import DTYPES, KV_CACHE_DTYPES, FitArgs, what_if_request
-from portal.services import discovery
+from portal.services import discovery, fit_measurement
 from portal.services.fit_calculator import what_if
 from portal.web import bp
 
@@ -77,6 +77,7 @@ def _fit_form_globals() -> dict[str, Any]:
         "fit_kv_dtypes": KV_CACHE_DTYPES,
         "fit_dtypes": DTYPES,
         "memory_bar": memory_bar,
+        "fit_measured": fit_measurement.latest,
     }
 
 

@@ -82,7 +82,6 @@ def job_detail(job_id: str) -> str:
 @bp.get("/jobs/<string:job_id>/card")
 def job_card(job_id: str) -> Response:
     """The job card (polled every second while the job runs)."""
-    job_service.reap_stale_jobs()
     return render_card(job_service.get_job(job_id))
 
 

@@ -25,7 +25,7 @@ def _installs_context() -> dict[str, Any]:
     uri, model_id, note = weights.active_storage_uri()
     stats = weights.usage()
     for item in stats["models"]:
-        item["activeModel"] = model_id if weights._uri_uses(uri, item["name"]) else None
+        item["activeModel"] = model_id if weights.uri_uses(uri, item["name"]) else None
     return {"usage": stats, "installs": stats["models"], "active_note": note, "active_model": model_id}
 
 
@@ -90,9 +90,9 @@ def _load_install_form() -> tuple[dict[str, Any], dict[str, Any] | None, dict[st
 
 def _field_for(exc: PortalError) -> str:
     code = exc.code
-    if code in ("invalid_model_id", "model_not_found", "gated_repo", "hub_unauthorized"):
+    if code in ("invalid_model_id", "hf_not_found", "hf_gated", "hf_unauthorized", "hf_forbidden", "hf_disabled"):
         return "hfModelId"
-    if code in ("invalid_revision", "revision_not_found"):
+    if code in ("invalid_revision", "hf_revision_not_found"):
         return "revision"
     if code in ("invalid_path", "reserved_path", "path_traversal", "weights_exist", "install_in_progress"):
         return "target"

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from portal.services.fit import GIB
+from tests.support.fit_cases import CASES, quoted_log
 from tests.support.fixtures_discovery import llama_like
 from tests.support.hub import HubServer
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-CASES: list[dict[str, Any]] = json.loads((DATA / "vllm-startup-measurements.json").read_text())
 LLAMA_019 = next(c for c in CASES if c["vllm_version"] == "0.19.0" and c["model"].endswith("Llama-3.1-8B-Instruct"))
-
-
-def quoted_log(case: dict[str, Any]) -> str:
-    return "\n".join(part.strip() for part in case["quote"].split(" | "))
 
 
 def test_what_if_for_a_hub_model_on_one_gpu(discovery_app: Flask, hub: HubServer) -> None:
@@ -76,6 +70,18 @@ def test_a_catalog_entry_gives_the_defaults(
     app = make_discovery_app(KUBECONFIG=str(devcluster.kubeconfig), MODEL_CATALOG_ROOT=str(cluster_catalog.parent))
     body = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4").json
     assert body["modelId"] == "llama-3.1-8b-instruct" and body["report"]["settings"]["maxModelLen"] == 32768
+    # the entry's vllm block sets the profiling flags and the KV dtype; the request still overrides
+    path = cluster_catalog / "llama-3.1-8b-instruct.json"
+    entry = json.loads(path.read_text())
+    entry["vllm"].update(kvCacheDtype="fp8", maxNumBatchedTokens=4096, maxNumSeqs=64, enforceEager=True)
+    path.write_text(json.dumps(entry))
+    app.test_client().post("/refresh")
+    tuned = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4&vllmVersion=0.21.0").json
+    settings = tuned["report"]["settings"]
+    assert (settings["kvCacheDtype"], settings["maxNumBatchedTokens"], settings["maxNumSeqs"]) == ("fp8", 4096, 64)
+    assert settings["enforceEager"] is True and tuned["report"]["memory"]["cudaGraphsBytes"] == 0
+    override = app.test_client().get("/fit?model=llama-3.1-8b-instruct&gpuType=nvidia-l4&maxNumSeqs=8").json
+    assert override["report"]["settings"]["maxNumSeqs"] == 8
 
 
 def test_bad_requests_are_4xx(discovery_app: Flask, hub: HubServer) -> None:

@@ -61,7 +61,7 @@ def test_metrics_aggregate_over_gunicorn_workers(app_env: dict[str, str], tmp_pa
             line
             for line in text.splitlines()
             if line.startswith(
-                'model_manager_http_requests_total{method="GET",path="/jobs/<string:job_id>",status="404"}'
+                'model_manager_http_requests_total{method="GET",path="/jobs/<job_id:job_id>",status="404"}'
             )
         )
         assert float(line.rsplit(" ", 1)[1]) == 30.0

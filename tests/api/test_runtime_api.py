@@ -303,3 +303,42 @@ def test_token_guards_runtime_routes(make_app: Callable[..., Flask], path: str) 
     assert client.post(path, json={}).status_code == 401
     allowed = client.post(path, json={}, headers={"Authorization": "Bearer tok-123"})
     assert allowed.status_code in (400, 409, 501), allowed.json
+
+
+def test_dry_run_while_activations_run_is_retried_not_a_gateway_error(
+    cluster_app: Flask, devcluster: DevCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """POST /models/test while activations replace the same object: re-read and retry, or a clear 409; never 502."""
+    client = cluster_app.test_client()
+    assert client.post("/models/activate", json={"id": "tiny-gpt2-test"}).status_code == 200
+    stop = threading.Event()
+    activations: list[int] = []
+
+    def activate_repeatedly() -> None:
+        other = cluster_app.test_client()
+        ids = ("qwen2.5-1.5b-instruct", "tiny-gpt2-test")
+        while not stop.is_set():
+            activations.append(other.post("/models/activate", json={"id": ids[len(activations) % 2]}).status_code)
+
+    caplog.set_level("INFO", logger="portal.services.activation")
+    writer = threading.Thread(target=activate_repeatedly)
+    writer.start()
+    answers: list[tuple[int, str]] = []
+    try:
+        # Until the race has happened a few times (a dry run's replace met a newer resourceVersion), bounded.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum("dry-run: Conflict" in m for m in caplog.messages) < 3:
+            response = client.post("/models/test", json={"id": "llama-3.1-8b-instruct"})
+            answers.append((response.status_code, response.json.get("code") or response.json["dryRun"]["action"]))
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert sum("dry-run: Conflict" in m for m in caplog.messages) >= 3, (answers, activations)
+    assert set(activations) <= {200, 409}, activations
+    assert {status for status, _ in answers} <= {200, 409}, answers
+    assert all(what == "inferenceservice_conflict" for status, what in answers if status == 409), answers
+    assert any(answer == (200, "update") for answer in answers), answers
+    # A dry run stores nothing: the object serves one of the activated models, never the dry-run one.
+    live = devcluster.get(GROUP_VERSION, "InferenceService", "active-llm", "ai")
+    assert live is not None
+    assert live["metadata"]["annotations"]["model-manager/model-id"] in ("qwen2.5-1.5b-instruct", "tiny-gpt2-test")

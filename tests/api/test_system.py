@@ -53,7 +53,6 @@ def test_system_info_has_no_secrets(make_app: Callable[..., Flask]) -> None:
         "catalogTTL": "30s",
         "huggingfaceTTL": "5m0s",
         "vllmTTL": "10m0s",
-        "recommendationsTTL": "15m0s",
     }
     assert isinstance(info["recentJobs"], list) and isinstance(info["recentHistory"], list)
 
@@ -107,7 +106,7 @@ def test_metrics_count_requests_by_route_template(client: FlaskClient) -> None:
     client.get("/jobs/00000000-0000-0000-0000-000000000001")
     client.get("/jobs/00000000-0000-0000-0000-000000000002")
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'model_manager_http_requests_total{method="GET",path="/jobs/<string:job_id>",status="404"}' in text
+    assert 'model_manager_http_requests_total{method="GET",path="/jobs/<job_id:job_id>",status="404"}' in text
     assert "00000000-0000-0000-0000-000000000001" not in text
     assert "model_manager_http_request_duration_seconds_bucket" in text
 
@@ -150,3 +149,10 @@ def test_system_info_lists_gpu_profiles(client: FlaskClient) -> None:
     profiles = client.get("/system/info").json["gpuProfiles"]
     assert {"nvidia-l4", "nvidia-h100-80gb", "amd-mi300x"} <= {p["name"] for p in profiles}
     assert "nvidia-l4" in client.get("/ui/system").get_data(as_text=True)
+
+
+def test_metrics_report_the_queue_depth(client: FlaskClient) -> None:
+    for _ in range(2):
+        assert client.post("/jobs/noop", json={}).status_code == 202  # no worker runs: both wait in the queue
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "model_manager_job_queue_depth 2.0" in text

@@ -49,9 +49,11 @@ def test_bad_ids_and_inputs_are_400(install_app: Flask) -> None:
 def test_missing_repo_and_revision_are_404(install_app: Flask, hub: HubServer, small_repo: Any) -> None:
     client = install_app.test_client()
     missing = client.post("/weights/install", json={"hfModelId": "acme/nope"})
-    assert missing.status_code == 404 and missing.json["code"] == "model_not_found"
+    assert missing.status_code == 404 and missing.json["code"] == "hf_not_found"
+    assert missing.json["details"]["hfModelId"] == "acme/nope"
     revision = client.post("/weights/install", json={"hfModelId": "acme/tiny-llm", "revision": "nobranch"})
-    assert revision.status_code == 404 and revision.json["code"] == "revision_not_found"
+    assert revision.status_code == 404 and revision.json["code"] == "hf_revision_not_found"
+    assert revision.json["details"]["revision"] == "nobranch"
     no_match = client.post("/weights/install", json={"hfModelId": "acme/tiny-llm", "files": ["*.gguf"]})
     assert no_match.status_code == 400 and no_match.json["code"] == "no_files"
 
@@ -64,6 +66,7 @@ def test_gated_repo_needs_a_token(make_app: Any, hub: HubServer) -> None:
         with app.app_context():
             response = app.test_client().post("/weights/install", json={"hfModelId": "acme/gated"})
             assert response.status_code == status, response.json
+            assert response.json["code"] == "hf_gated", "the same code discovery and fit answer"
             assert "HUGGINGFACE_API_TOKEN" in response.json["error"]
             assert "hf_other" not in json.dumps(response.json), "the token never appears in a response"
     app = make_app(HF_ENDPOINT=hub.url, HUGGINGFACE_API_TOKEN=hub.token, **isolated_queue())
@@ -73,8 +76,11 @@ def test_gated_repo_needs_a_token(make_app: Any, hub: HubServer) -> None:
 
 def test_hub_down_is_503(install_app: Flask, hub: HubServer, small_repo: Any) -> None:
     hub.set_down(True, mode="refuse")
-    response = install_app.test_client().post("/weights/install", json={"hfModelId": "acme/tiny-llm"})
-    assert response.status_code == 503 and response.json["code"] == "hub_unreachable"
+    client = install_app.test_client()
+    response = client.post("/weights/install", json={"hfModelId": "acme/tiny-llm"})
+    assert response.status_code == 503 and response.json["code"] == "hf_unavailable"
+    page = client.get("/ui/weights").get_data(as_text=True)
+    assert "Hugging Face is unreachable" in page, "a failed install raises the same banner as discovery"
 
 
 def test_no_space_is_507_before_any_job(make_app: Any, hub: HubServer, small_repo: Any) -> None:

@@ -171,8 +171,8 @@ def test_seed_formats(tmp_path: Path) -> None:
 def test_seed_errors_name_the_problem() -> None:
     with pytest.raises(SeedError, match=r'Node n1: unknown field "spec.taint"'):
         DevCluster(seed=[{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"taint": []}}])
-    with pytest.raises(SeedError, match="unsupported apiVersion/kind apps/v1/Deployment"):
-        DevCluster(seed=[{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}])
+    with pytest.raises(SeedError, match="unsupported apiVersion/kind batch/v1/Job"):
+        DevCluster(seed=[{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "d"}}])
 
 
 def test_cli_serves_and_writes_kubeconfig(tmp_path: Path) -> None:

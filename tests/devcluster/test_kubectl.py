@@ -141,3 +141,18 @@ def test_core_objects_apply_with_validation(cluster: DevCluster, kubectl: Kubect
     assert "configured" in kubectl("apply", "-f", "-", stdin=yaml.safe_dump(config_map)).stdout
     obj = cluster.get("v1", "ConfigMap", "settings", "ai")
     assert obj is not None and obj["data"] == {"a": "2"}
+
+
+def test_get_prints_the_usual_columns(cluster: DevCluster, kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", stdin=manifest())
+    kubectl("wait", "--for=condition=Ready", "inferenceservice/active-llm", "--timeout=30s")
+    header, row = kubectl("get", "isvc").stdout.strip().splitlines()
+    assert header.split()[:3] == ["NAME", "URL", "READY"]  # the CRD's printer columns
+    assert row.split()[:3] == ["active-llm", "http://active-llm.ai.svc.cluster.local", "True"]
+    header, row = kubectl("get", "pods", "-o", "wide").stdout.strip().splitlines()
+    assert header.split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert row.split()[1:3] == ["1/1", "Running"] and row.split()[6] == "venus"
+    nodes = kubectl("get", "nodes").stdout.strip().splitlines()
+    assert [line.split()[:2] for line in nodes[1:]] == [["gpu-l4-1", "Ready"], ["venus", "Ready"]]
+    everywhere = kubectl("get", "isvc", "--all-namespaces").stdout.strip().splitlines()
+    assert everywhere[1].split()[:2] == ["ai", "active-llm"]

@@ -16,6 +16,8 @@ def test_v3_index_points_at_one_document_per_group_version(cluster: DevCluster) 
     assert sorted(index["paths"]) == [
         "api/v1",
         "apis/apiextensions.k8s.io/v1",
+        "apis/apps/v1",
+        "apis/rbac.authorization.k8s.io/v1",
         "apis/serving.kserve.io/v1alpha1",
         "apis/serving.kserve.io/v1beta1",
     ]

@@ -66,10 +66,21 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+# Content-Security-Policy violations, with where they happened (the console message alone does not say).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations = (window.__cspViolations || []).concat(
+    [e.violatedDirective + ' at ' + e.sourceFile + ':' + e.lineNumber + ' ' + (e.blockedURI || '') + ' ' + e.sample
+     + ' on ' + (e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 160) : String(e.target))]);
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page that records console errors and failed requests in `page.problems`."""
+    """A fresh page that records console errors, failed requests and CSP violations in `page.problems`."""
     context = browser.new_context()
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     pg = context.new_page()
     problems: list[str] = []
     pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)

@@ -41,3 +41,21 @@ def test_install_is_notified_once_and_a_down_receiver_is_retried_then_recorded(
     failed = events["notification_failed"]
     assert (failed["channel"], failed["attempts"], failed["event"]) == ("webhook-2", 3, "weights_installed")
     assert "could not connect" in failed["error"] and down.url not in str(failed)
+
+
+def test_failed_install_is_notified_with_the_reason(
+    make_app: Callable[..., Flask], hub: HubServer, small_repo: Any, worker_process: Any, webhook: WebhookReceiver
+) -> None:
+    hub.corrupt(small_repo.weight_files[0])
+    app = make_app(HF_ENDPOINT=hub.url, NOTIFY_WEBHOOK_URLS=f"{webhook.url}/hook", **isolated_queue())
+    with app.app_context():
+        response = app.test_client().post("/weights/install", json={"hfModelId": "acme/tiny-llm"})
+        assert response.status_code == 202, response.json
+        out = worker_process().wait()
+        db.session.rollback()
+        job = db.session.get(Job, response.json["job"]["id"])
+        assert job is not None and job.status == "failed", out[-3000:]
+    assert webhook.events() == ["weights_install_failed"]
+    message = webhook.received[0].json
+    assert message["severity"] == "error" and "checksum mismatch" in message["text"]
+    assert message["data"]["jobId"] == job.id

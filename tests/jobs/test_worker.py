@@ -12,11 +12,12 @@ from portal.extensions import db
 from portal.models import Job
 from portal.services import jobs as job_service
 from tests.conftest import ROOT, subprocess_env
+from tests.support.fixtures_secrets import scan_text
 
 
 def run_worker_burst(app_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run `flask --app wsgi worker --burst` as its own process with the test app's settings."""
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
         cwd=ROOT,
         env=subprocess_env(app_env),
@@ -24,6 +25,8 @@ def run_worker_burst(app_env: dict[str, str]) -> subprocess.CompletedProcess[str
         text=True,
         timeout=120,
     )
+    scan_text(done.stdout + done.stderr, "a burst worker's output")
+    return done
 
 
 def test_real_worker_process_runs_the_job(app: Flask, app_env: dict[str, str]) -> None:

@@ -18,7 +18,14 @@ BASES = [json.loads(p.read_text()) for p in EXAMPLES] + [
     {
         "id": "vols",
         "storage": {"key": "k", "path": "p"},
-        "vllm": {"extraArgs": ["--x"], "trustRemoteCode": True},
+        "vllm": {
+            "extraArgs": ["--x"],
+            "trustRemoteCode": True,
+            "kvCacheDtype": "fp8",
+            "maxNumBatchedTokens": 4096,
+            "maxNumSeqs": 64,
+            "enforceEager": True,
+        },
         "volumes": [{"name": "w", "persistentVolumeClaim": {"claimName": "c", "readOnly": True}}],
         "volumeMounts": [{"name": "w", "mountPath": "/w", "readOnly": False, "subPath": "s"}],
         "tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": "NoExecute", "tolerationSeconds": 5}],

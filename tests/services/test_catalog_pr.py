@@ -19,6 +19,7 @@ from portal.services.catalog import entry_file_text, get_catalog
 from tests.support.fixtures_catalog_pr import GIT_TOKEN
 from tests.support.github import GitHubStub
 from tests.support.gitserver import GitServer, git
+from tests.support.webhook import WebhookReceiver
 
 REPO = "acme/catalog"
 EXISTING = {
@@ -149,6 +150,12 @@ def test_update_of_an_existing_entry_has_the_diff(pr_app: Flask, github: GitHubS
     assert '+    "maxModelLen": 8192' in sent["body"]
 
 
+def test_the_original_body_shape_model_as_a_full_entry_still_works(pr_app: Flask, github: GitHubStub) -> None:
+    job = open_pr(pr_app, {"model": NEW, "validate": False})
+    assert job.status == "completed", job.error
+    assert github.calls[0][2]["head"] == "model/new-model"
+
+
 def test_model_id_from_the_catalog(pr_app: Flask, github: GitHubStub) -> None:
     models = pr_app.config["SETTINGS"].catalog_models_dir
     (models / "local-one.json").write_text(entry_file_text({"id": "local-one", "hfModelId": "acme/l1"}))
@@ -226,6 +233,7 @@ def test_unsafe_ids_are_refused(pr_app: Flask, bad_id: str) -> None:
 
 def test_invalid_branch_and_both_or_neither_source(pr_app: Flask) -> None:
     client = pr_app.test_client()
+    assert client.post("/catalog/pr", json={"model": 42}).status_code == 400
     assert client.post("/catalog/pr", json={"entry": NEW, "branch": "a..b"}).json["code"] == "invalid_branch"
     assert client.post("/catalog/pr", json={}).status_code == 400
     assert client.post("/catalog/pr", json={"entry": NEW, "model": "x"}).status_code == 400
@@ -280,3 +288,53 @@ def test_local_write_and_refusal_on_a_git_sync_checkout(make_app: Callable[..., 
     assert refused.status_code == 409 and refused.json["code"] == "catalog_is_git_synced"
     assert "POST /catalog/pr" in refused.json["error"]
     assert not (worktree / "models" / "new-model.json").exists()
+
+
+def test_two_workers_at_once_never_share_the_work_repository(
+    pr_app: Flask, git_server: GitServer, github: GitHubStub, worker_process: Any
+) -> None:
+    client = pr_app.test_client()
+    ids = []
+    for n in range(4):
+        response = client.post("/catalog/pr", json={"entry": {**NEW, "id": f"model-{n}"}, "validate": False})
+        assert response.status_code == 202
+        ids.append(response.json["job"]["id"])
+    first, second = worker_process(), worker_process()
+    first.wait(), second.wait()
+    db.session.rollback()
+    jobs = [db.session.get(Job, job_id) for job_id in ids]
+    assert [(j.status, j.error) for j in jobs if j is not None] == [("completed", None)] * 4
+    assert sorted(p["head"]["ref"] for p in github.pulls.values()) == [f"model/model-{n}" for n in range(4)]
+    for n in range(4):
+        text = git_server.show(REPO, f"refs/heads/model/model-{n}", f"models/model-{n}.json")
+        assert text == entry_file_text({**NEW, "id": f"model-{n}"}).encode()
+
+
+def test_poll_survives_github_being_down(pr_app: Flask, github: GitHubStub) -> None:
+    assert open_pr(pr_app, {"entry": NEW, "validate": False}).status == "completed"
+    github.set_down(True)
+    assert catalog_pr.poll_open()["merged"] == 0
+    github.set_down(False)
+    github.merge(1)
+    assert catalog_pr.poll_open()["merged"] == 1
+
+
+def test_opened_and_merged_are_notified(
+    make_app: Callable[..., Flask], git_server: GitServer, github: GitHubStub, webhook: WebhookReceiver
+) -> None:
+    url = git_server.create_repo(REPO, {"models/existing-model.json": entry_file_text(EXISTING)})
+    app = make_app(
+        CATALOG_REPO=REPO,
+        CATALOG_REPO_URL=url,
+        GITHUB_TOKEN=GIT_TOKEN,
+        GITHUB_API_URL=github.url,
+        NOTIFY_WEBHOOK_URLS=f"{webhook.url}/hook",
+    )
+    with app.app_context():
+        assert open_pr(app, {"entry": NEW, "validate": False}).status == "completed"
+        github.merge(1)
+        catalog_pr.poll_open()
+        run_jobs(app)
+    assert webhook.events() == ["catalog_pr_opened", "catalog_pr_merged"]
+    html_url = f"https://github.example/{REPO}/pull/1"
+    assert all(html_url in d.json["text"] and "new-model" in d.json["text"] for d in webhook.received)

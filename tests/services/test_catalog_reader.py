@@ -124,15 +124,18 @@ def test_read_file_copes_with_a_file_changed_since_the_scan(tmp_path: Path) -> N
         os.close(dir_fd)
 
 
-def test_file_grown_past_the_limit_after_the_scan_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "m.json").write_bytes(b" " * (MAX_FILE_BYTES + 1))
-    real_scan = catalog_module._scan
-    monkeypatch.setattr(catalog_module, "_scan", lambda d: [(name, 10, mtime) for name, _size, mtime in real_scan(d)])
-    loaded = load_directory(models)
-    assert loaded.entries == {}
-    assert [i.message for i in loaded.issues] == [f"file is larger than the limit of {MAX_FILE_BYTES} bytes (1 MiB)"]
+def test_file_grown_past_the_limit_after_the_scan_is_refused(tmp_path: Path) -> None:
+    # A real directory whose file is larger than what the scan recorded (10 bytes): it grew in between.
+    (tmp_path / "m.json").write_bytes(b" " * (MAX_FILE_BYTES + 1))
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        entry, issues = catalog_module._read_entry(dir_fd, "m.json", 10)
+    finally:
+        os.close(dir_fd)
+    assert entry is None
+    assert [i.message for i in issues] == [f"file is larger than the limit of {MAX_FILE_BYTES} bytes (1 MiB)"]
+    # Scanned at its real size, the same file is refused before it is read.
+    assert "the limit is" in load_directory(tmp_path).issues[0].message
 
 
 def test_fingerprint_of_a_load_equals_the_directory_fingerprint(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -116,20 +115,23 @@ def test_safe_id() -> None:
     assert discovery.safe_id("Org/My__Model  v2") == "org-my-model-v2"
 
 
-def test_cli_validates_catalog_files(make_discovery_app: Any, hub: HubServer, tmp_path: Path) -> None:
-    make_model_repo(hub, "acme/tiny")
-    app = make_discovery_app()
-    good = tmp_path / "good.json"
-    good.write_text(
-        json.dumps({"id": "tiny", "hfModelId": "acme/tiny", "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}})
+def test_gpu_requests_read_limits_before_requests() -> None:
+    from portal.services.discovery import gpu_requests, gpu_resource
+
+    entry = {"resources": {"limits": {"nvidia.com/gpu": "2", "cpu": "4"}, "requests": {"amd.com/gpu": "1"}}}
+    assert gpu_requests(entry) == [("limits", "nvidia.com/gpu", "2"), ("requests", "amd.com/gpu", "1")]
+    assert gpu_resource(entry) == ("nvidia.com/gpu", 2)
+    assert gpu_resource({"resources": {"limits": {"nvidia.com/gpu": "x"}, "requests": {"nvidia.com/gpu": 1}}}) == (
+        "nvidia.com/gpu",
+        1,
     )
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"id": "Not Valid"}))
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["catalog", "validate", "--offline", str(good)])
-    assert result.exit_code == 0, result.output
-    assert "[pass] architecture" in result.output and "[warn] runtime: not checked" in result.output
-    result = runner.invoke(args=["catalog", "validate", "--offline", str(good), str(bad)])
-    assert result.exit_code == 1 and "1 invalid" in result.output
-    assert "Validate catalog entry files" in runner.invoke(args=["catalog", "validate", "--help"]).output
-    shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+    assert gpu_requests({}) == [] and gpu_resource({}) is None
+
+
+def test_search_query_from_api_and_form_arguments() -> None:
+    from portal.services.discovery import search_query
+
+    query = search_query({"q": "llama", "tags": "a,b", "tag": ["c"], "limit": 5})
+    same = search_query({"q": "llama", "tags": "a,b", "tag": "c", "limit": 5})
+    assert query == same
+    assert search_query({}).sort == "downloads"

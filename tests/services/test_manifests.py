@@ -143,6 +143,17 @@ def test_reference_fixture_args() -> None:
     assert dropped == ["--served-model-name", "bad"]
 
 
+def test_fit_flags_are_rendered_as_vllm_flags() -> None:
+    entry = {
+        "id": "m",
+        "vllm": {"kvCacheDtype": "fp8", "maxNumBatchedTokens": 4096, "maxNumSeqs": 64, "enforceEager": True},
+    }
+    assert vllm_args(entry) == [
+        "--kv-cache-dtype", "fp8", "--max-num-batched-tokens", "4096", "--max-num-seqs", "64", "--enforce-eager",
+    ]  # fmt: skip
+    assert vllm_args({"id": "m", "vllm": {"kvCacheDtype": "auto", "enforceEager": False}}) == []
+
+
 def test_fallback_served_name_only() -> None:
     assert vllm_args({"id": "m", "hfModelId": "Fallback/Model", "vllm": {}}) == [
         "--served-model-name",

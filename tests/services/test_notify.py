@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def notify_app(make_app: Callable[..., Flask], webhook: WebhookReceiver) -> Iter
         yield app
 
 
-def test_emit_delivers_once_per_channel_signed_and_recorded(notify_app: Flask, webhook: WebhookReceiver) -> None:
+def test_emit_delivers_once_per_channel_signed_and_recorded(
+    notify_app: Flask, webhook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     assert notify.emit("catalog_pr_opened", "PR #3 for qwen", {"number": 3}) == 2
     run_jobs(notify_app)
     got = webhook.wait_for(2)
@@ -66,6 +70,7 @@ def test_emit_delivers_once_per_channel_signed_and_recorded(notify_app: Flask, w
     sent = recorded("notification_sent")
     assert sorted(m["channel"] for m in sent) == ["slack", "webhook-1"]
     assert all("http" not in str(m) for m in sent)  # the channel, never the URL
+    assert "secretpart" not in caplog.text and "/hook" not in caplog.text
 
 
 def test_a_wrong_secret_does_not_verify(make_app: Callable[..., Flask], webhook: WebhookReceiver) -> None:
@@ -120,6 +125,8 @@ def test_volume_threshold_crossing_notifies_once_up_and_once_down(
         (weights / "acme" / "big" / "model.safetensors").write_bytes(b"\0" * 9000)
         assert notify.check_volume() == {"state": "above", "changed": True}
         assert notify.check_volume() == {"state": "above", "changed": False}
+        metrics = app.test_client().get("/metrics").get_data(as_text=True)
+        assert "model_manager_weights_used_bytes 9000.0" in metrics
         app.test_client().delete("/weights", json={"name": "acme/big"})  # the delete re-evaluates by itself
         assert notify.check_volume() == {"state": "below", "changed": False}
         run_jobs(app)
@@ -128,6 +135,7 @@ def test_volume_threshold_crossing_notifies_once_up_and_once_down(
         assert len(recorded("alert_triggered")) == len(recorded("alert_resolved")) == 1
         metrics = app.test_client().get("/metrics").get_data(as_text=True)
         assert "model_manager_weights_capacity_bytes 10000.0" in metrics
+        assert "model_manager_weights_used_bytes 0.0" in metrics
         assert 'model_manager_notifications_total{channel="webhook-1",status="sent"}' in metrics
 
 
@@ -159,10 +167,19 @@ def test_activation_rollback_and_not_ready_are_notified(
         assert notify.check_readiness() == "not_ready"
         assert notify.check_readiness() is None  # reported once
         assert client.post("/models/rollback").status_code == 200
-        assert client.post("/models/activate", json={"id": "no-such-model"}).status_code == 404
+        assert client.post("/models/activate", json={"id": "no-such-model"}).status_code == 404  # nothing applied
+        devcluster.fail_next(500, method="PUT", message="etcd is unhappy")
+        assert client.post("/models/activate", json={"id": "too-big"}).status_code == 502
         run_jobs(app)
     events = webhook.events()
-    assert events == ["model_activated", "model_activated", "model_not_ready", "model_rolled_back"]
+    assert events == [
+        "model_activated",
+        "model_activated",
+        "model_not_ready",
+        "model_rolled_back",
+        "model_activation_failed",
+    ]
+    assert "too-big" in webhook.received[4].json["text"] and webhook.received[4].json["severity"] == "error"
     not_ready = webhook.received[2].json
     assert not_ready["severity"] == "error" and "Unschedulable" in not_ready["text"] and "too-big" in not_ready["text"]
     assert "Rolled back to tiny-gpt2-test (from too-big)" in webhook.received[3].json["text"]

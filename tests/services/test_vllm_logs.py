@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal.services.vllm_logs import LogParseError, calibration_gaps, parse_startup_log
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-CASES: list[dict[str, Any]] = json.loads((DATA / "vllm-startup-measurements.json").read_text())
-
-
-def as_log(case: dict[str, Any]) -> str:
-    """The quoted lines, one per line, as the log printed them."""
-    return "\n".join(part.strip() for part in case["quote"].split(" | "))
+from tests.support.fit_cases import CASES
+from tests.support.fit_cases import quoted_log as as_log
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['model'].split('/')[-1]}-{c['max_model_len']}")

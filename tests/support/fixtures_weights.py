@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.support.fixtures_secrets import scan_text
 from tests.support.hub import HubServer, make_model_repo
 
 __all__ = ["WorkerProcess", "install_app", "isolated_queue", "small_repo", "worker_process"]
@@ -40,6 +41,7 @@ class WorkerProcess:
     def wait(self, timeout: float = 60) -> str:
         """Wait for a burst worker to exit; returns its output."""
         out, _ = self.proc.communicate(timeout=timeout)
+        scan_text(out or "", "a worker process's output")
         return out or ""
 
     def children(self) -> list[int]:

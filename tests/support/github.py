@@ -18,16 +18,17 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 CONTENTS = "/repos/{repo}/contents/{path}"
 
 
-class GitHubStub:
-    """Serves `GET /repos/<owner>/<repo>/contents/<path>?ref=<ref>` like GitHub (base64 content)."""
+class GitHubStub(LoopbackServer):
+    """Serves file contents (base64, like GitHub) and the pull request endpoints described above."""
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], str] = {}
@@ -104,31 +105,7 @@ class GitHubStub:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL (what GITHUB_API_URL should be)."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> GitHubStub:
-        """Start serving."""
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> GitHubStub:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._listen(Handler)
 
     def add_file(self, repo: str, path: str, text: str, *, ref: str = "main") -> None:
         """Serve `text` as `path` of `repo` at `ref`."""

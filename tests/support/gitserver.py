@@ -15,11 +15,12 @@ import os
 import subprocess
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 BACKEND = "/usr/lib/git-core/git-http-backend"
 _GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent", "GIT_TERMINAL_PROMPT": "0"}
@@ -35,7 +36,7 @@ def git(*args: str, stdin: str | None = None, extra: dict[str, str] | None = Non
     return proc.stdout
 
 
-class GitServer:
+class GitServer(LoopbackServer):
     """Bare repositories under a temp root, served over smart HTTP with a required token."""
 
     def __init__(self, token: str) -> None:
@@ -124,32 +125,12 @@ class GitServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL; a repository is at `<url>/<owner>/<name>.git`."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> GitServer:
-        """Start serving."""
-        self.thread.start()
-        return self
+        self._listen(Handler)
 
     def stop(self) -> None:
         """Stop serving and delete the repositories."""
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
         self._tmp.cleanup()
-
-    def __enter__(self) -> GitServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def bare(self, name: str) -> Path:
         """The bare repository directory of `owner/name`."""

@@ -636,6 +636,16 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def _write_body(self, blob: Blob, start: int, end: int, key: tuple[str, str]) -> None:
         hub = self.server.hub
+        with hub._lock:
+            hub._sending += 1
+        try:
+            self._write_chunks(blob, start, end, key)
+        finally:
+            with hub._lock:
+                hub._sending -= 1
+
+    def _write_chunks(self, blob: Blob, start: int, end: int, key: tuple[str, str]) -> None:
+        hub = self.server.hub
         drop_at = hub._take_drop(key, end - start)
         corrupt = hub._take_corrupt(key)
         sent = 0
@@ -685,6 +695,7 @@ class HubServer:
         self._drops: list[_Fault] = []
         self._corrupts: list[_Fault] = []
         self._failures: list[_StatusFault] = []
+        self._sending = 0
         self._hidden: list[_HiddenHash] = []
         self._rate: float | None = None
         self._throttle_lock = threading.Lock()
@@ -1327,6 +1338,11 @@ class HubServer:
         """Snapshot of the requests received since the last reset."""
         with self._lock:
             return list(self._records)
+
+    def active_downloads(self) -> int:
+        """File bodies being sent right now (a stopped downloader leaves none)."""
+        with self._lock:
+            return self._sending
 
     def reset_requests(self) -> None:
         """Forget recorded requests (and byte counts)."""

@@ -17,9 +17,10 @@ import hmac
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 SIGNATURE_HEADER = "X-Model-Manager-Signature-256"
 
@@ -39,7 +40,7 @@ class Delivery:
         return json.loads(self.body)
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackServer):
     """Records POSTs; verifies `sha256=` HMAC signatures when given the secret."""
 
     def __init__(self, secret: str | None = None) -> None:
@@ -69,31 +70,7 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL; any path is accepted."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> WebhookReceiver:
-        """Start serving."""
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: the port refuses connections afterwards."""
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._listen(Handler)
 
     def fail_with(self, status: int) -> None:
         """Answer every later request with `status`."""

@@ -39,7 +39,7 @@ def test_install_form_errors_rerender_with_422(install_app: Flask, hub: HubServe
     html = response.get_data(as_text=True)
     assert 'id="install_form"' in html and 'aria-invalid="true"' in html and "invalid Hugging Face model id" in html
     missing = client.post("/ui/weights/install", data={"hfModelId": "acme/none"}, headers=_headers(client))
-    assert missing.status_code == 422 and "model not found" in missing.get_data(as_text=True)
+    assert missing.status_code == 422 and "acme/none was not found on Hugging Face" in missing.get_data(as_text=True)
 
 
 def test_install_form_requires_csrf(install_app: Flask) -> None:
