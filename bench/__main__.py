@@ -19,6 +19,7 @@ MODULES = [
     "bench.bench_fit",
     "bench.bench_contract",
     "bench.bench_load",
+    "bench.bench_deployments",
 ]
 
 

@@ -46,6 +46,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _register_info_sections(app)
     _register_blueprints(app)
     _register_request_hooks(app)
+    from portal.services import cluster_watch  # one watcher per cluster, elected among the web processes
+
+    cluster_watch.init_app(app)
 
     from portal import cli, errors_http, security_headers
 

@@ -127,6 +127,9 @@ class Settings:
     notify_max_attempts: int = 5
     notify_retry_backoff: float = 2.0
     activation_ready_timeout: float = 600.0
+    managed_namespaces: tuple[str, ...] = ()
+    cluster_watch_lock_ttl: float = 15.0
+    cluster_watch_timeout: float = 300.0
 
     @property
     def catalog_clone_url(self) -> str:
@@ -233,6 +236,9 @@ class Settings:
             "notify_max_attempts": reader.integer("NOTIFY_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
             "notify_retry_backoff": reader.duration("NOTIFY_RETRY_BACKOFF", 2.0),
             "activation_ready_timeout": reader.duration("ACTIVATION_READY_TIMEOUT", 600.0),
+            "managed_namespaces": reader.dns_label_list("MANAGED_NAMESPACES"),
+            "cluster_watch_lock_ttl": reader.duration("CLUSTER_WATCH_LOCK_TTL", 15.0),
+            "cluster_watch_timeout": reader.duration("CLUSTER_WATCH_TIMEOUT", 300.0),
         }
         values["validation_namespace"] = reader.dns_label("VALIDATION_NAMESPACE", values["active_namespace"])
         if values["datastore_driver"] == "postgres" and not values["datastore_dsn"]:
@@ -317,6 +323,19 @@ class _Reader:
         if not value[0].isalpha():
             raise self.fail(name, value, "a name that starts with a letter (KServe refuses others)")
         return value
+
+    def dns_label_list(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of Kubernetes names (empty when unset)."""
+        found: list[str] = []
+        for part in (self.text(name, "") or "").split(","):
+            value = part.strip()
+            if not value:
+                continue
+            if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+                raise self.fail(name, value, "comma-separated Kubernetes names (lowercase letters, digits and '-')")
+            if value not in found:
+                found.append(value)
+        return tuple(found)
 
     def path(self, name: str, default: Path) -> Path:
         value = self.raw(name)

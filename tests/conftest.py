@@ -154,7 +154,10 @@ def make_app(app_env: dict[str, str]) -> Iterator[Callable[..., Flask]]:
         return app
 
     yield factory
+    from portal.services.cluster_watch import stop_watcher
+
     for app in apps:
+        stop_watcher(app)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -14,8 +14,9 @@ import yaml
 from flask import Flask
 
 from portal.devcluster.cluster import DevCluster, RecordedRequest
-from portal.services import activation, discovery, validation
+from portal.services import activation, discovery, fit_measurement, validation
 from portal.services.cluster import KUBERNETES_PERMISSIONS, Permission
+from portal.services.cluster_watch import start_watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -174,6 +175,7 @@ def test_the_gateway_calls_only_what_the_table_lists(cluster_app: Flask, devclus
         }
     )
     devcluster.requests.clear()
+    start_watcher(cluster_app)  # list + watch of InferenceServices, nodes and pods
     activation.activate("tiny-gpt2-test", actor="test")  # read (404) + create
     activation.dry_run_model("qwen2.5-1.5b-instruct")  # read + replace as a dry run
     activation.activate("qwen2.5-1.5b-instruct", actor="test")  # read + replace
@@ -184,6 +186,7 @@ def test_the_gateway_calls_only_what_the_table_lists(cluster_app: Flask, devclus
     assert checks["configmap:settings"] == "pass" and checks["secret:hf-token"] == "pass", checks
     validation.validate_entry({**entry, "runtime": "cluster-wide-runtime"})  # namespaced miss, then cluster-wide
     discovery.inventory(fresh=True)
+    fit_measurement.read_predictor_log("ai", "active-llm")  # pods in the namespace, then pods/log
     activation.deactivate(actor="test")
     called = {permission_of(r, "ai") for r in devcluster.requests}
     assert called == set(KUBERNETES_PERMISSIONS)

@@ -217,6 +217,11 @@ class DevCluster:
         with self._faults_lock:
             self._faults.append(_Fault(None, n, method, path, None, None))
 
+    def compact(self) -> int:
+        """Expire every resourceVersion before now (watches resuming from one get 410 Gone); returns it."""
+        with self.store.lock:
+            return self.store.compact()
+
     def clear_faults(self) -> None:
         """Forget pending failures and latency."""
         with self._faults_lock:

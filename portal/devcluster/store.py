@@ -40,6 +40,7 @@ class Store:
         self._resource_version = FIRST_RESOURCE_VERSION
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY_LIMIT)
         self._order: dict[str, int] = {}
+        self._compacted = 0
 
     @property
     def resource_version(self) -> int:
@@ -49,8 +50,14 @@ class Store:
     def oldest_watchable(self) -> int:
         """The oldest resourceVersion a watch can still resume from."""
         if len(self._history) < HISTORY_LIMIT:
-            return FIRST_RESOURCE_VERSION
-        return self._history[0].resource_version - 1
+            return max(FIRST_RESOURCE_VERSION, self._compacted)
+        return max(self._history[0].resource_version - 1, self._compacted)
+
+    def compact(self) -> int:
+        """Forget the change history, as etcd compaction does: a watch from an older version gets 410 Gone."""
+        self._history.clear()
+        self._compacted = self._resource_version
+        return self._compacted
 
     def get(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored object (a reference: copy before changing it), or None."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from portal.config import Settings
 from portal.errors import Conflict, InvalidInput, PortalError, Unavailable
 from portal.extensions import current_settings, redis_holder
 from portal.schemas.runtime import READINESS_URL_PATTERN
-from portal.services import fit_measurement, history, notify
+from portal.services import cluster_cache, fit_measurement, history, notify
 from portal.services.catalog import Catalog, directory_fingerprint, get_catalog
 from portal.services.cluster import (
     ISVC_PLURAL,
@@ -256,9 +256,17 @@ def _apply(cluster: Cluster, target: Target, manifest: dict[str, Any], *, dry_ru
 # --- lock ----------------------------------------------------------------------------------------
 
 
+def lock_key(target: Target | None) -> str:
+    """The Redis lock of one deployment; the default deployment keeps the seed-era key."""
+    if target is None or target == Target.from_settings(current_settings()):
+        return LOCK_KEY
+    return f"{LOCK_KEY}:{target.namespace}/{target.name}"
+
+
 @contextmanager
-def _activation_lock(connection: redis.Redis) -> Iterator[None]:
-    lock = connection.lock(LOCK_KEY, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
+def activation_lock(connection: redis.Redis, key: str = LOCK_KEY) -> Iterator[None]:
+    """Hold a Redis lock (wait up to LOCK_WAIT s): 409 when another holder keeps it, 503 when Redis is down."""
+    lock = connection.lock(key, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
     try:
         acquired = lock.acquire()
     except redis.RedisError as exc:
@@ -305,27 +313,59 @@ def _model_id(obj: dict[str, Any] | None) -> str | None:
     return str(value) if value else None
 
 
-def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> dict[str, Any]:
-    """Apply the entry's InferenceService (create or replace) and record `model_activated`."""
+def activate(
+    model_id: str,
+    *,
+    actor: str,
+    rollback_of: str | None = None,
+    target: Target | None = None,
+    prepare: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None,
+    create_only: bool = False,
+) -> dict[str, Any]:
+    """Apply the entry's InferenceService (create or replace) and record `model_activated`.
+
+    `target` names another deployment than the default one; `prepare(manifest, current)` adjusts the
+    manifest under the deployment's lock (placement); `create_only` refuses (409) an existing object.
+    """
     settings = current_settings()
     entry = _fresh_catalog().get_entry(model_id)
     manifest = render_inference_service(entry, settings)
-    target = Target.from_settings(settings)
+    target = target or Target.from_settings(settings)
     cluster = get_cluster()
     digest = manifest_hash(manifest["spec"])
-    with _activation_lock(redis_holder(current_app).connection):
-        # queued before the apply so the cluster's start-up clock is not kept waiting
-        measurement = fit_measurement.schedule(model_id, actor=actor)
+    default = target == Target.from_settings(settings)
+    with activation_lock(redis_holder(current_app).connection, lock_key(target)):
+        # queued before the apply so the cluster's start-up clock is not kept waiting; the measurement
+        # reads the default deployment's predictor log
+        measurement = fit_measurement.schedule(model_id, actor=actor) if default else None
         try:
+            if prepare is not None:
+                existing = _read(cluster, target)
+                if create_only and existing is not None:
+                    raise Conflict(
+                        f"a deployment named {target.name!r} already exists in {target.namespace}",
+                        code="deployment_exists",
+                        details={"name": target.name, "namespace": target.namespace},
+                    )
+                manifest = prepare(manifest, existing)
+                digest = manifest_hash(manifest["spec"])
             outcome = _apply(cluster, target, manifest)
             action, previous, applied = outcome.action, outcome.previous, outcome.applied
+            cluster_cache.record_write(applied if isinstance(applied, dict) else None)
         except PortalError as exc:
             fit_measurement.cancel(measurement, actor=actor)
             history.record(
                 "model_activation_failed",
                 actor=actor,
                 model_id=model_id,
-                metadata={"error": exc.message, "code": exc.code, "status": exc.status, "manifestHash": digest},
+                metadata={
+                    "error": exc.message,
+                    "code": exc.code,
+                    "status": exc.status,
+                    "manifestHash": digest,
+                    "name": target.name,
+                    "namespace": target.namespace,
+                },
             )
             notify.activation_failed(model_id, exc.message, actor=actor)
             raise
@@ -343,7 +383,9 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
         if rollback_of is not None:
             metadata["rollbackFrom"] = rollback_of
         history.record("model_activated", actor=actor, model_id=model_id, metadata=metadata)
-        notify.activation_applied(model_id, metadata, actor=actor)
+        if default:
+            # The readiness watch follows the default deployment (the one /active describes).
+            notify.activation_applied(model_id, metadata, actor=actor)
     return {
         "status": "success",
         "message": f"Model {model_id} activated",
@@ -359,17 +401,17 @@ def activate(model_id: str, *, actor: str, rollback_of: str | None = None) -> di
     }
 
 
-def deactivate(*, actor: str) -> dict[str, Any]:
+def deactivate(*, actor: str, target: Target | None = None) -> dict[str, Any]:
     """Delete the InferenceService; `already_deleted` when there is none. Records `model_deactivated`."""
     settings = current_settings()
-    target = Target.from_settings(settings)
+    target = target or Target.from_settings(settings)
     cluster = get_cluster()
     action_text = f"delete InferenceService {target.label}"
-    with _activation_lock(redis_holder(current_app).connection):
+    with activation_lock(redis_holder(current_app).connection, lock_key(target)):
         current = _read(cluster, target)
         model_id = _model_id(current)
         try:
-            cluster.call(
+            removed = cluster.call(
                 cluster.custom().delete_namespaced_custom_object,
                 KSERVE_GROUP,
                 KSERVE_VERSION,
@@ -378,6 +420,7 @@ def deactivate(*, actor: str) -> dict[str, Any]:
                 target.name,
                 action=action_text,
             )
+            cluster_cache.record_delete(removed if isinstance(removed, dict) and "metadata" in removed else current)
             action = "deleted"
         except ApiException as exc:
             if exc.status != 404:
@@ -396,39 +439,57 @@ def deactivate(*, actor: str) -> dict[str, Any]:
     }
 
 
-def rollback(*, actor: str) -> dict[str, Any]:
+def _events_of(target: Target, default: Target) -> list[Any]:
+    """`model_activated` rows of one deployment, newest first (rows from before deployments: the default one)."""
+    rows, _ = history.query_events(limit=history.MAX_LIMIT, event="model_activated")
+    return [
+        r
+        for r in rows
+        if ((r.meta or {}).get("name") or default.name, (r.meta or {}).get("namespace") or default.namespace)
+        == (target.name, target.namespace)
+    ]
+
+
+def rollback(
+    *,
+    actor: str,
+    target: Target | None = None,
+    prepare: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Re-activate the model that was active before the current one (from history)."""
     settings = current_settings()
-    current = _model_id(_read(get_cluster(), Target.from_settings(settings)))
-    rows, _ = history.query_events(limit=history.MAX_LIMIT, event="model_activated")
-    target: str | None = None
+    default = Target.from_settings(settings)
+    target = target or default
+    current = _model_id(_read(get_cluster(), target))
+    rows = _events_of(target, default)
+    back_to: str | None = None
     seen_current = current is None
     for row in rows:  # newest first
         if not seen_current:
             seen_current = row.model_id == current
             continue
         if row.model_id and row.model_id != current:
-            target = row.model_id
+            back_to = row.model_id
             break
-    if target is None and current is not None and not any(r.model_id == current for r in rows):
+    if back_to is None and current is not None and not any(r.model_id == current for r in rows):
         # The current model was activated outside the portal: the newest other activation is "before".
-        target = next((r.model_id for r in rows if r.model_id and r.model_id != current), None)
-    if target is None:
+        back_to = next((r.model_id for r in rows if r.model_id and r.model_id != current), None)
+    if back_to is None:
         raise Conflict(
             "nothing to roll back to: history has no model that was active before "
             + (f'"{current}"' if current else "now"),
             code="no_rollback_target",
             details={"currentModelId": current},
         )
-    if target not in get_catalog().snapshot().entries:
+    if back_to not in get_catalog().snapshot().entries:
         raise Conflict(
-            f'cannot roll back to "{target}": it is no longer in the catalog',
+            f'cannot roll back to "{back_to}": it is no longer in the catalog',
             code="rollback_target_missing",
-            details={"modelId": target, "currentModelId": current},
+            details={"modelId": back_to, "currentModelId": current},
         )
-    result = activate(target, actor=actor, rollback_of=current)
-    result["message"] = f"Rolled back to {target}" + (f" (from {current})" if current else "")
-    result["rollback"] = {"from": current, "to": target}
+    result = activate(back_to, actor=actor, rollback_of=current, target=target, prepare=prepare)
+    result["message"] = f"Rolled back to {back_to}" + (f" (from {current})" if current else "")
+    result["rollback"] = {"from": current, "to": back_to}
     return result
 
 
@@ -466,12 +527,26 @@ def describe(obj: dict[str, Any]) -> dict[str, Any]:
     return {"ready": ready, "reason": reason, "message": message, "url": url, "phase": phase}
 
 
+def _watched(target: Target) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The InferenceService from the watched view (no API call) and the view's staleness.
+
+    Only when Redis, where the view lives, is down does this read the API server directly.
+    """
+    try:
+        snapshot = cluster_cache.get_snapshot()
+    except Unavailable as exc:
+        if exc.code != "redis_unavailable":
+            raise
+        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": "read directly: Redis is down"}
+    return snapshot.inference_service(target.namespace, target.name), snapshot.staleness.to_dict()
+
+
 def active_status() -> dict[str, Any]:
     """`{"status":"none"}` or the active model: id, catalog entry, Ready, reason, message, URL, live object."""
     settings = current_settings()
-    obj = _read(get_cluster(), Target.from_settings(settings))
+    obj, view = _watched(Target.from_settings(settings))
     if obj is None:
-        return {"status": "none", "message": "No active model"}
+        return {"status": "none", "message": "No active model", **_stale_note(view)}
     model_id = _model_id(obj)
     entry = get_catalog().snapshot().entries.get(model_id or "")
     return {
@@ -481,7 +556,13 @@ def active_status() -> dict[str, Any]:
         **describe(obj),
         "manifestHash": ((obj.get("metadata") or {}).get("annotations") or {}).get(MANIFEST_HASH_ANNOTATION),
         "inferenceservice": obj,
+        **_stale_note(view),
     }
+
+
+def _stale_note(view: dict[str, Any]) -> dict[str, Any]:
+    """`{"view": …}` only when the view is stale: a fresh answer keeps the seed's exact shape."""
+    return {"view": view} if view.get("stale") else {}
 
 
 def dry_run_manifest(manifest: dict[str, Any]) -> dict[str, Any]:

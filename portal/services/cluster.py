@@ -65,6 +65,11 @@ KUBERNETES_PERMISSIONS: frozenset[Permission] = frozenset(
         # inventory.read_inventory: GPU nodes and the GPUs every pod holds
         Permission("", "nodes", "list", cluster_wide=True),
         Permission("", "pods", "list", cluster_wide=True),
+        # cluster_watch: list + watch of the managed namespace's InferenceServices, the nodes and the pods
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "list"),
+        Permission(KSERVE_GROUP, ISVC_PLURAL, "watch"),
+        Permission("", "nodes", "watch", cluster_wide=True),
+        Permission("", "pods", "watch", cluster_wide=True),
         # fit_measurement: the predictor pod of the active InferenceService and its start-up log
         Permission("", "pods", "list"),
         Permission("", "pods/log", "get"),

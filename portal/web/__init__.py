@@ -18,6 +18,7 @@ bp = Blueprint("web", __name__, url_prefix="/ui")
 # Navigation: (endpoint, label). Entries whose endpoint is not registered yet are hidden.
 NAVIGATION = [
     ("web.catalog", "Catalog"),
+    ("web.deployments", "Deployments"),
     ("web.discover", "Discover"),
     ("web.fit_calculator", "Fit calculator"),
     ("web.weights", "Weights"),
@@ -34,6 +35,7 @@ def register_web(app: Flask, *, banners: Iterable[BannerProvider]) -> None:
     from portal.web import (  # noqa: F401  (views on `bp`)
         catalog,
         catalog_changes,
+        deployments,
         discover,
         filters,
         fit,

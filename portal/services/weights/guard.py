@@ -34,6 +34,17 @@ def active_storage_uri() -> tuple[str | None, str | None, str | None]:
     return uri, active.get("modelId"), None
 
 
+def _deployment_using(relative: str) -> dict[str, Any] | None:
+    """The first portal deployment whose storageUri uses these weights: every deployment's weights are guarded."""
+    from portal.services.deployments import deployed_models
+
+    try:
+        models = deployed_models()
+    except PortalError:  # like the active check: a down cluster view must not block deletes
+        return None
+    return next((m for m in models if uri_uses(m.get("storageUri"), relative)), None)
+
+
 def delete_weights(
     raw_name: str,
     *,
@@ -58,6 +69,14 @@ def delete_weights(
             "deactivate it first or pass force=true",
             code="weights_in_use",
             details={"name": relative, "modelId": model_id, "storageUri": uri},
+        )
+    other = _deployment_using(relative) if active is None and not force else None
+    if other is not None:
+        raise Conflict(
+            f"deployment {other['deployment']} serves {other['modelId'] or '(unknown)'} from these weights "
+            f"({other['storageUri']}); delete or switch that deployment first, or pass force=true",
+            code="weights_in_use",
+            details={"name": relative, **other},
         )
     marker = read_marker(path)
     if path.is_symlink():
