@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -14,7 +15,7 @@ import yaml
 from flask import Flask
 
 from portal.devcluster.cluster import DevCluster, RecordedRequest
-from portal.services import activation, discovery, validation
+from portal.services import activation, discovery, fit_measurement, validation
 from portal.services.cluster import KUBERNETES_PERMISSIONS, Permission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +185,11 @@ def test_the_gateway_calls_only_what_the_table_lists(cluster_app: Flask, devclus
     assert checks["configmap:settings"] == "pass" and checks["secret:hf-token"] == "pass", checks
     validation.validate_entry({**entry, "runtime": "cluster-wide-runtime"})  # namespaced miss, then cluster-wide
     discovery.inventory(fresh=True)
+    found, deadline = None, time.monotonic() + 10
+    while found is None and time.monotonic() < deadline:  # the fit measurement: predictor pod + its log
+        found = fit_measurement.read_predictor_log("ai", "active-llm")
+        time.sleep(0.05)
+    assert found is not None and "KV Cache" in found[1]
     activation.deactivate(actor="test")
     called = {permission_of(r, "ai") for r in devcluster.requests}
     assert called == set(KUBERNETES_PERMISSIONS)
