@@ -57,7 +57,7 @@ class Deployments(MethodView):
         return jsonify(result), 201
 
 
-@blp.route("/deployments/<string:name>")
+@blp.route("/deployments/<deployment_name:name>")
 class Deployment(MethodView):
     """One deployment."""
 
@@ -93,7 +93,7 @@ class Deployment(MethodView):
         )
 
 
-@blp.route("/deployments/<string:name>/rollback")
+@blp.route("/deployments/<deployment_name:name>/rollback")
 class DeploymentRollback(MethodView):
     """Go back to the deployment's previous model."""
 

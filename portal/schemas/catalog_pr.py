@@ -6,6 +6,11 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, fields, post_load, validate
 
+from portal.schemas.catalog import MAX_ID_LENGTH
+
+# Entries are validated by the catalog service (issues with field paths); the document shows their schema.
+_ENTRY_REF = {"$ref": "#/components/schemas/CatalogEntry"}
+
 
 class CatalogPrBody(Schema):
     """Body of POST /catalog/pr: `entry` (a full entry) or `model` (an id in the catalog)."""
@@ -13,11 +18,12 @@ class CatalogPrBody(Schema):
     class Meta:
         unknown = RAISE
 
-    entry = fields.Dict(metadata={"description": "A full catalog entry"})
+    entry = fields.Dict(metadata={"description": "A full catalog entry", "allOf": [_ENTRY_REF]})
     model = fields.Raw(
         metadata={
             "description": "The id of an entry already in the catalog (a full entry object is accepted too, "
-            "as the service this replaces took it)"
+            "as the service this replaces took it)",
+            "oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}, _ENTRY_REF],
         }
     )
     branch = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Default model/<id>"})
@@ -50,7 +56,7 @@ class CatalogEntryBody(Schema):
     class Meta:
         unknown = RAISE
 
-    entry = fields.Dict(required=True)
+    entry = fields.Dict(required=True, metadata={"allOf": [_ENTRY_REF]})
 
 
 class CatalogPrListArgs(Schema):

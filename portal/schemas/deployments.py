@@ -17,6 +17,10 @@ class _Open(Schema):
         unknown = "include"
 
 
+# Kubernetes DNS-1035 label: lowercase letters, digits and '-', a letter first, no '-' last, at most 63.
+DNS_1035_PATTERN = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
 class NamespaceQuery(_Loose):
     """`?namespace=` (default ACTIVE_NAMESPACE; must be ACTIVE_NAMESPACE or one of MANAGED_NAMESPACES)."""
 
@@ -28,7 +32,10 @@ class CreateDeploymentBody(_Loose):
 
     name = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=63),
+        validate=[
+            validate.Length(min=1, max=63),
+            validate.Regexp(f"^{DNS_1035_PATTERN}$", error="must be a DNS-1035 label"),
+        ],
         metadata={"description": "DNS-1035 label", "example": "chat"},
     )
     model = fields.String(

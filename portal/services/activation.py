@@ -527,17 +527,24 @@ def describe(obj: dict[str, Any]) -> dict[str, Any]:
     return {"ready": ready, "reason": reason, "message": message, "url": url, "phase": phase}
 
 
+# Unavailable codes that mean "there is no watched view to read", not "the cluster is unreachable".
+_NO_VIEW = ("redis_unavailable", "cluster_view_unavailable")
+
+
 def _watched(target: Target) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The InferenceService from the watched view (no API call) and the view's staleness.
 
-    Only when Redis, where the view lives, is down does this read the API server directly.
+    Only when there is no view to read does this ask the API server directly: Redis (where the view lives)
+    is down, or no watcher has listed the cluster yet (a worker process, which serves no request, before
+    any portal process started one).
     """
     try:
         snapshot = cluster_cache.get_snapshot()
     except Unavailable as exc:
-        if exc.code != "redis_unavailable":
+        if exc.code not in _NO_VIEW:
             raise
-        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": "read directly: Redis is down"}
+        reason = "read directly: Redis is down" if exc.code == "redis_unavailable" else "read directly: no view yet"
+        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": reason}
     return snapshot.inference_service(target.namespace, target.name), snapshot.staleness.to_dict()
 
 

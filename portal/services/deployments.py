@@ -24,6 +24,7 @@ from flask import current_app
 
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.extensions import current_settings, redis_holder
+from portal.schemas.deployments import DNS_1035_PATTERN
 from portal.services import activation, cluster_cache, placement
 from portal.services.activation import Target, activation_lock, describe
 from portal.services.catalog import get_catalog
@@ -31,7 +32,7 @@ from portal.services.manifests import MANIFEST_HASH_ANNOTATION, MODEL_ID_ANNOTAT
 
 PLACEMENT_LOCK_KEY = "model-manager:placement-lock"
 Prepare = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
-DNS_1035 = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_1035 = re.compile(DNS_1035_PATTERN)
 PLACEMENT_ANNOTATIONS = {
     "gpuType": "model-manager/gpu-type",
     "kvTokens": "model-manager/predicted-kv-tokens",
@@ -54,12 +55,14 @@ def check_name(name: str) -> str:
     return name
 
 
-def _target(name: str, namespace: str | None = None) -> Target:
+def _target(name: str, namespace: str | None = None, *, existing: bool = True) -> Target:
+    """Where deployment `name` lives; an unmanaged namespace holds no deployment of ours (404), or cannot get one (400)."""
     settings = current_settings()
     namespace = namespace or settings.active_namespace
     allowed = cluster_cache.watched_namespaces(current_app)
     if namespace not in allowed:
-        raise InvalidInput(
+        error = NotFound if existing else InvalidInput
+        raise error(
             f"namespace {namespace!r} is not managed by the portal (ACTIVE_NAMESPACE or MANAGED_NAMESPACES: "
             f"{', '.join(allowed)})",
             code="namespace_not_managed",
@@ -179,7 +182,7 @@ def create_deployment(
     namespace: str | None = None,
 ) -> dict[str, Any]:
     """`POST /deployments`: place the model (best placement, or the given node/GPUs) and create it."""
-    target = _target(name, namespace)
+    target = _target(name, namespace, existing=False)
     if gpus is not None and gpus < 1:
         raise InvalidInput(
             "gpus must be at least 1", code="invalid_gpus", details={"fields": {"gpus": ["must be >= 1"]}}

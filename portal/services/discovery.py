@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from portal.config import ConfigError, Settings
-from portal.errors import InvalidInput, NotFound, PortalError
+from portal.errors import Conflict, InvalidInput, NotFound, PortalError
 from portal.extensions import current_settings
 from portal.schemas.catalog import MAX_ID_LENGTH
 from portal.services import vllm_registry
@@ -415,7 +415,8 @@ def inputs_for_entry(entry: Mapping[str, Any]) -> ModelInputs:
         return inputs_from_directory(local)
     hf_id = entry.get("hfModelId") or (uri[len("hf://") :] if uri.startswith("hf://") else "")
     if not hf_id:
-        raise InvalidInput(
+        # The request is fine; the entry lacks what an estimate needs (409: the state of the entry, not the input).
+        raise Conflict(
             "cannot estimate fit: the entry has no installed weights and no hfModelId", code="no_model_source"
         )
     return inputs_from_hub(str(hf_id))

@@ -22,6 +22,7 @@ from portal.devcluster.cluster import DevCluster
 from tests.conftest import ROOT, subprocess_env
 from tests.support.fixtures_secrets import register_secrets, scan_text
 from tests.support.hub import HubServer, make_model_repo
+from tests.support.webhook import WebhookReceiver
 
 # A few minutes on a busy machine (the suite's other workers share the two cores): above the default timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -38,9 +39,16 @@ def contract_portal(
 ) -> Iterator[str]:
     """gunicorn serving the portal with the token set, the dev cluster, the example catalog and the local Hub."""
     make_model_repo(hub, "contract-org/tiny-model")
+    receiver = WebhookReceiver().start()
     env = subprocess_env(app_env)
     env.update(
         MODEL_MANAGER_API_TOKEN=API_TOKEN,
+        # Catalog PRs and notifications configured, so their operations answer as in production (queued
+        # job, delivered test message) instead of their documented 501/503 for a portal without them.
+        CATALOG_REPO="contract-org/catalog",
+        GITHUB_TOKEN="mm-contract-github-token-52be",
+        GITHUB_API_URL="http://127.0.0.1:9",
+        NOTIFY_WEBHOOK_URLS=f"{receiver.url}/hook/mm-contract-webhook-secret-path",
         KUBECONFIG=str(devcluster.kubeconfig),  # type: ignore[attr-defined]
         MODEL_CATALOG_ROOT=str(cluster_catalog.parent),
         MODEL_MANAGER_DEVCLUSTER="true",
@@ -53,6 +61,7 @@ def contract_portal(
         with portal_server(env, workers=2, log=log) as base:
             yield base
     finally:
+        receiver.stop()
         scan_text(log.read_text(errors="replace") if log.exists() else "", "the contract run's gunicorn log")
 
 
