@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_deployment_journey(deploy_app: Flask, page: Any, devcluster: DevCluster) -> None:
-    devcluster.ready_delay = 1.5  # long enough to see Pending on the card
+    devcluster.ready_delay = 600  # Pending until the test moves the cluster's clock
     server = LiveServer(deploy_app)
     dialogs: list[str] = []
 
@@ -38,7 +38,8 @@ def test_deployment_journey(deploy_app: Flask, page: Any, devcluster: DevCluster
         page.get_by_role("button", name="Deploy").click()
         page.wait_for_url("**/ui/deployments")
         card = page.locator("#deployment-chat")
-        card.locator(".badge-pending").wait_for(timeout=5000)
+        card.locator(".badge-pending").wait_for(timeout=10000)
+        devcluster.advance(601)
         card.locator(".badge-ready").wait_for(timeout=10000)
         assert "http://chat.ai" in card.locator("#url-chat").inner_text()
         assert "on gpu-l4-1" in card.inner_text()
