@@ -530,14 +530,16 @@ def describe(obj: dict[str, Any]) -> dict[str, Any]:
 def _watched(target: Target) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The InferenceService from the watched view (no API call) and the view's staleness.
 
-    Only when Redis, where the view lives, is down does this read the API server directly.
+    Only when Redis, where the view lives, is down, or no process watches the cluster, does this read the
+    API server directly.
     """
     try:
         snapshot = cluster_cache.get_snapshot()
     except Unavailable as exc:
-        if exc.code != "redis_unavailable":
+        # Redis down, or no process watches yet (an RQ worker with no web process running): read directly.
+        if exc.code not in ("redis_unavailable", "cluster_view_unavailable"):
             raise
-        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": "read directly: Redis is down"}
+        return _read(get_cluster(), target), {"stale": False, "since": None, "reason": f"read directly: {exc.message}"}
     return snapshot.inference_service(target.namespace, target.name), snapshot.staleness.to_dict()
 
 
