@@ -28,7 +28,13 @@ class CreateDeploymentBody(_Loose):
 
     name = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=63),
+        validate=[
+            validate.Length(min=1, max=63),
+            validate.Regexp(
+                r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                error="must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter",
+            ),
+        ],
         metadata={"description": "DNS-1035 label", "example": "chat"},
     )
     model = fields.String(

@@ -54,16 +54,26 @@ def check_name(name: str) -> str:
     return name
 
 
-def _target(name: str, namespace: str | None = None) -> Target:
+def _target(name: str, namespace: str | None = None, *, existing: bool = True) -> Target:
+    """The deployment `namespace/name`; 404 for a namespace the portal does not manage.
+
+    For an existing deployment (`existing`) a name that is not a DNS-1035 label cannot exist: 404 too.
+    """
     settings = current_settings()
     namespace = namespace or settings.active_namespace
     allowed = cluster_cache.watched_namespaces(current_app)
     if namespace not in allowed:
-        raise InvalidInput(
+        raise NotFound(
             f"namespace {namespace!r} is not managed by the portal (ACTIVE_NAMESPACE or MANAGED_NAMESPACES: "
             f"{', '.join(allowed)})",
             code="namespace_not_managed",
-            details={"fields": {"namespace": ["not a managed namespace"]}},
+            details={"namespace": namespace, "managed": list(allowed)},
+        )
+    if existing and not (isinstance(name, str) and DNS_1035.fullmatch(name)):
+        raise NotFound(
+            f"no deployment named {name!r} in {namespace}",
+            code="deployment_not_found",
+            details={"name": name, "namespace": namespace},
         )
     return Target(namespace, check_name(name))
 
@@ -179,7 +189,7 @@ def create_deployment(
     namespace: str | None = None,
 ) -> dict[str, Any]:
     """`POST /deployments`: place the model (best placement, or the given node/GPUs) and create it."""
-    target = _target(name, namespace)
+    target = _target(name, namespace, existing=False)
     if gpus is not None and gpus < 1:
         raise InvalidInput(
             "gpus must be at least 1", code="invalid_gpus", details={"fields": {"gpus": ["must be >= 1"]}}
