@@ -43,6 +43,11 @@ def _merge(existing: str, fresh: list[str]) -> list[str]:
     return merged + list(headings.values())
 
 
+def _stamped(section: str, stamp: str) -> str:
+    heading, _, body = section.partition("\n")
+    return f"{heading}\n\n{stamp}{body}"
+
+
 def main() -> int:
     """Run the benchmarks that exist and write the report."""
     only = set(sys.argv[1:])
@@ -60,16 +65,20 @@ def main() -> int:
         sections.append(module.run())
         print(f"[bench] {short} done in {time.perf_counter() - started:.1f}s", flush=True)
     out = ROOT / "docs" / "benchmarks.md"
-    if only and out.exists():
-        sections = _merge(out.read_text(), sections)
-    report = [
+    header = [
         "# Benchmarks",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}. Produced by `make bench`;",
         "figures are measured, not asserted in tests. Targets come from the issues.",
         "",
-        *sections,
     ]
+    if only and out.exists():
+        # A partial run keeps the date line of the full run; its own sections say when they were measured.
+        existing = out.read_text()
+        header = [*existing.split("\n## ", 1)[0].rstrip().splitlines(), ""]
+        stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}._\n"
+        sections = _merge(existing, [_stamped(section, stamp) for section in sections])
+    report = [*header, *sections]
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(report).rstrip() + "\n")
     print(f"[bench] wrote {out.relative_to(ROOT)}")

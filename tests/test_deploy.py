@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -186,7 +187,11 @@ def test_the_gateway_calls_only_what_the_table_lists(cluster_app: Flask, devclus
     assert checks["configmap:settings"] == "pass" and checks["secret:hf-token"] == "pass", checks
     validation.validate_entry({**entry, "runtime": "cluster-wide-runtime"})  # namespaced miss, then cluster-wide
     discovery.inventory(fresh=True)
-    fit_measurement.read_predictor_log("ai", "active-llm")  # pods in the namespace, then pods/log
+    found, deadline = None, time.monotonic() + 10
+    while found is None and time.monotonic() < deadline:  # the fit measurement: predictor pod + its log
+        found = fit_measurement.read_predictor_log("ai", "active-llm")
+        time.sleep(0.05)
+    assert found is not None and "KV Cache" in found[1]
     activation.deactivate(actor="test")
     called = {permission_of(r, "ai") for r in devcluster.requests}
     assert called == set(KUBERNETES_PERMISSIONS)

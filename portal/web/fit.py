@@ -62,7 +62,9 @@ def _calculate(args: MultiDict[str, str]) -> tuple[dict[str, Any] | None, str | 
     try:
         return what_if(what_if_request(loaded)), None, 200
     except PortalError as exc:
-        return None, exc.message, exc.status if exc.status < 500 else 422
+        # The panel loads by itself on model pages: a model that cannot be estimated (no Hub, no weights,
+        # unknown id) is a message in the panel, not a failed request.
+        return None, f"No estimate: {exc.message}", 200
 
 
 def _context(args: MultiDict[str, str]) -> dict[str, Any]:

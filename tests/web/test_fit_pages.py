@@ -49,7 +49,9 @@ def test_bad_input_re_renders_the_partial_with_a_message(discovery_app: Flask, h
     html = response.get_data(as_text=True)
     assert 'id="fit_result"' in html and "gpuMemoryUtilization" in html
     unknown = discovery_app.test_client().get("/ui/fit/result?hfModelId=acme/nothing")
-    assert unknown.status_code == 404 and 'id="fit_result"' in unknown.get_data(as_text=True)
+    # a model that cannot be estimated is a message in the panel (it loads by itself on model pages)
+    assert unknown.status_code == 200
+    assert 'id="fit_result"' in unknown.get_data(as_text=True) and "No estimate:" in unknown.get_data(as_text=True)
 
 
 def test_model_pages_carry_the_calculator_panel(
