@@ -251,13 +251,19 @@ class ClusterCache:
             return Staleness(True, heartbeat, "the cluster watcher stopped reporting")
         return Staleness(False)
 
-    def snapshot(self, wait: float) -> ClusterSnapshot:
-        """The current view; waits up to `wait` s for a first list, raising the watcher's error if it failed."""
+    def snapshot(self, wait: float, *, watching: bool = True) -> ClusterSnapshot:
+        """The current view; waits up to `wait` s for a first list, raising the watcher's error if it failed.
+
+        `watching`: this process runs a watcher. Otherwise (an RQ worker) there is only something to wait
+        for when some process is watching (a heartbeat exists).
+        """
         deadline = time.monotonic() + wait
         while True:
             version, state = self._state()
             if all(f"synced:{s}" in state for s in self.sources):
                 break
+            if not watching and "heartbeat" not in state:
+                deadline = 0.0
             failures = [json.loads(v) for k, v in state.items() if k.startswith("down:")]
             if failures:
                 raise error_from(failures[0])
@@ -306,7 +312,8 @@ def get_snapshot() -> ClusterSnapshot:
     cluster = cluster_for(app)
     cluster._client()  # NotConfigured (501) when there is no cluster at all
     try:
-        return cache_for(app).snapshot(wait=cluster.timeout + FIRST_SYNC_GRACE)
+        watching = app.extensions.get("cluster_watcher") is not None
+        return cache_for(app).snapshot(wait=cluster.timeout + FIRST_SYNC_GRACE, watching=watching)
     except redis.RedisError as exc:
         raise Unavailable(
             "Redis is unavailable, and the portal's view of the cluster lives there",

@@ -66,7 +66,13 @@ def _target(name: str, namespace: str | None = None, *, existing: bool = True) -
             f"namespace {namespace!r} is not managed by the portal (ACTIVE_NAMESPACE or MANAGED_NAMESPACES: "
             f"{', '.join(allowed)})",
             code="namespace_not_managed",
-            details={"fields": {"namespace": ["not a managed namespace"]}},
+            details={"namespace": namespace, "managed": list(allowed)},
+        )
+    if existing and not (isinstance(name, str) and DNS_1035.fullmatch(name)):
+        raise NotFound(
+            f"no deployment named {name!r} in {namespace}",
+            code="deployment_not_found",
+            details={"name": name, "namespace": namespace},
         )
     return Target(namespace, check_name(name))
 

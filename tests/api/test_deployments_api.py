@@ -106,6 +106,9 @@ def test_explicit_node_and_gpus_are_checked(deploy_app: Flask, devcluster: DevCl
         response = client.post("/deployments", json={"name": bad, "model": "small-a"})
         assert response.status_code == 400 and response.json["code"] in ("invalid_deployment_name", "validation_error")
     assert devcluster.get(GROUP_VERSION, "InferenceService", "wide", "ai") is None
+    elsewhere = client.post("/deployments", json={"name": "x", "model": "small-a", "namespace": "other"})
+    assert elsewhere.status_code == 404 and elsewhere.json["code"] == "namespace_not_managed"
+    assert client.get("/deployments/Not_A_Name").json["code"] == "deployment_not_found"
 
 
 def test_switch_rollback_and_delete_touch_one_deployment_only(deploy_app: Flask, devcluster: DevCluster) -> None:

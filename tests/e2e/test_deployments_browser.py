@@ -13,8 +13,16 @@ from tests.e2e.conftest import LiveServer
 pytestmark = pytest.mark.browser
 
 
+def ready_again(page: Any, devcluster: DevCluster) -> None:
+    """Let the new rollout finish (the cards stop polling), as a person would before the next action."""
+    page.locator("#deployment-chat .badge-pending").wait_for(timeout=10000)
+    devcluster.advance(601)
+    page.locator("#deployment-chat .badge-ready").wait_for(timeout=10000)
+    page.wait_for_load_state("networkidle")
+
+
 def test_deployment_journey(deploy_app: Flask, page: Any, devcluster: DevCluster) -> None:
-    devcluster.ready_delay = 1.5  # long enough to see Pending on the card
+    devcluster.ready_delay = 600  # Pending until the test moves the cluster's clock
     server = LiveServer(deploy_app)
     dialogs: list[str] = []
 
@@ -38,7 +46,8 @@ def test_deployment_journey(deploy_app: Flask, page: Any, devcluster: DevCluster
         page.get_by_role("button", name="Deploy").click()
         page.wait_for_url("**/ui/deployments")
         card = page.locator("#deployment-chat")
-        card.locator(".badge-pending").wait_for(timeout=5000)
+        card.locator(".badge-pending").wait_for(timeout=10000)
+        devcluster.advance(601)
         card.locator(".badge-ready").wait_for(timeout=10000)
         assert "http://chat.ai" in card.locator("#url-chat").inner_text()
         assert "on gpu-l4-1" in card.inner_text()
@@ -49,9 +58,11 @@ def test_deployment_journey(deploy_app: Flask, page: Any, devcluster: DevCluster
         card.get_by_role("button", name="Switch model").click()
         page.locator("#deployment-chat", has_text="small-b").wait_for(timeout=10000)
         assert any("Switch chat" in d for d in dialogs)
+        ready_again(page, devcluster)
 
         page.locator("#deployment-chat").get_by_role("button", name="Roll back").click()
         page.locator("#deployment-chat", has_text="small-a").wait_for(timeout=10000)
+        ready_again(page, devcluster)
 
         page.locator("#deployment-chat").get_by_role("button", name="Delete").click()
         page.locator("#deployment_list", has_text="No deployments yet").wait_for(timeout=10000)

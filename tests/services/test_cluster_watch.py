@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 from flask import Flask
 
 from portal.devcluster.cluster import DevCluster
+from portal.errors import PortalError
 from portal.services import cluster_cache
 from portal.services.cluster_watch import start_watcher
+from tests.support.fixtures_redis import PrivateRedis
 
 T = TypeVar("T")
 NODE = {
@@ -135,3 +137,24 @@ def test_one_watcher_for_several_processes(
     wait_for(follower.leading.is_set, timeout=5, what="the other process to take over")
     devcluster.add(NODE)
     wait_for(lambda: "late-node" in node_names(second), timeout=3, what="changes seen by the new watcher")
+
+
+def test_view_comes_back_after_redis_restarts_empty(
+    make_app: Callable[..., Flask], devcluster: DevCluster, cluster_catalog: Path, private_redis: PrivateRedis
+) -> None:
+    app = make_watched_app(make_app, devcluster, cluster_catalog, REDIS_URL=private_redis.url)
+    assert "venus" in node_names(app)
+    private_redis.stop()
+    client = app.test_client()
+    # While Redis is away, /active still answers, read from the API server directly.
+    assert client.get("/active").json["status"] == "none"
+    private_redis.start()  # empty: the lists are gone; the watcher's next heartbeat re-lists
+    devcluster.add(NODE)
+    wait_for(lambda: _safe_names(app) >= {"venus", "gpu-l4-1", "late-node"}, timeout=10, what="the re-listed view")
+
+
+def _safe_names(app: Flask) -> set[str]:
+    try:
+        return node_names(app)
+    except PortalError:
+        return set()

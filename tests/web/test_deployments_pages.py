@@ -27,6 +27,7 @@ def poll_until_stopped(client: FlaskClient, timeout: float = 10.0) -> str:
 
 
 def test_new_deployment_to_ready_then_switch_roll_back_delete(deploy_app: Flask, devcluster: DevCluster) -> None:
+    devcluster.ready_delay = 600  # stays Pending until the test moves the cluster's clock
     client = deploy_app.test_client()
     token = csrf_token(client, "/ui/deployments/new")
     placements = client.get("/ui/deployments/placements?model=small-a", headers=HTMX).get_data(as_text=True)
@@ -43,6 +44,8 @@ def test_new_deployment_to_ready_then_switch_roll_back_delete(deploy_app: Flask,
     page = client.get("/ui/deployments").get_data(as_text=True)
     assert 'id="deployment_list"' in page and "chat" in page and "on venus" in page
     assert 'hx-trigger="every 1s"' in page, "pending: the cards poll"
+    assert client.get("/ui/deployments/list", headers=HTMX).status_code == 200
+    devcluster.advance(601)
     final = poll_until_stopped(client)
     assert 'data-phase="ready"' in final and 'data-copy="#url-chat"' in final
 
