@@ -56,13 +56,15 @@ def check_name(name: str) -> str:
 
 
 def _target(name: str, namespace: str | None = None, *, existing: bool = True) -> Target:
-    """Where deployment `name` lives; an unmanaged namespace holds no deployment of ours (404), or cannot get one (400)."""
+    """The deployment `namespace/name`; 404 for a namespace the portal does not manage (none of ours is there).
+
+    For an existing deployment (`existing`) a name that is not a DNS-1035 label cannot exist: 404 too.
+    """
     settings = current_settings()
     namespace = namespace or settings.active_namespace
     allowed = cluster_cache.watched_namespaces(current_app)
     if namespace not in allowed:
-        error = NotFound if existing else InvalidInput
-        raise error(
+        raise NotFound(
             f"namespace {namespace!r} is not managed by the portal (ACTIVE_NAMESPACE or MANAGED_NAMESPACES: "
             f"{', '.join(allowed)})",
             code="namespace_not_managed",
