@@ -14,7 +14,6 @@ from flask_smorest import Api
 from werkzeug.routing import BaseConverter, PathConverter
 
 from portal.schemas.common import HF_REPO_ID_PATTERN
-from portal.schemas.deployments import DNS_1035_PATTERN
 from portal.schemas.weights import WEIGHT_NAME_PATTERN
 from portal.services.jobs import JOB_ID_PATTERN
 
@@ -32,12 +31,6 @@ class JobIdConverter(BaseConverter):
     """A job id (`/jobs/noop` is the no-op job's route, not a job)."""
 
     regex = rf"(?!noop$){JOB_ID_PATTERN}"
-
-
-class DeploymentNameConverter(BaseConverter):
-    """A deployment name: a DNS-1035 label (other names cannot exist, so their paths are not routes)."""
-
-    regex = DNS_1035_PATTERN
 
 
 class DocumentedPathConverter(PathConverter):
@@ -85,7 +78,6 @@ CONVERTERS: dict[str, type[BaseConverter]] = {
     "weight_name": WeightNameConverter,
     "weight_item": WeightItemConverter,
     "hf_repo_id": HubRepoIdConverter,
-    "deployment_name": DeploymentNameConverter,
 }
 
 

@@ -57,7 +57,7 @@ class Deployments(MethodView):
         return jsonify(result), 201
 
 
-@blp.route("/deployments/<deployment_name:name>")
+@blp.route("/deployments/<string:name>")
 class Deployment(MethodView):
     """One deployment."""
 
@@ -93,7 +93,7 @@ class Deployment(MethodView):
         )
 
 
-@blp.route("/deployments/<deployment_name:name>/rollback")
+@blp.route("/deployments/<string:name>/rollback")
 class DeploymentRollback(MethodView):
     """Go back to the deployment's previous model."""
 
