@@ -25,7 +25,8 @@ class Screenshots:
         """Save the whole page as `NN-step.png`."""
         self.count += 1
         path = self.directory / f"{self.count:02d}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # caret="initial": the default adds style="" to inputs, which htmx may copy and the CSP refuses.
+        self.page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
 
