@@ -18,6 +18,8 @@ def test_install_from_the_weights_page(
     server = live_server(HF_ENDPOINT=hub.url, **isolated_queue())
     worker_process(burst=False)
     hub.throttle(600_000)  # ~2.5 s: long enough to see the bar move
+    card_polls: list[str] = []
+    page.on("request", lambda request: card_polls.append(request.url) if request.url.endswith("/card") else None)
     page.goto(f"{server.url}/ui/weights")
     page.get_by_label("Hugging Face model id").fill("not-an-id")
     page.get_by_role("button", name="Install").click()
@@ -41,7 +43,11 @@ def test_install_from_the_weights_page(
     assert card.get_by_role("link", name="Create catalog entry from this").is_visible()
     # The installs table reloads itself when the job completes (HX-Trigger: weights-changed).
     page.locator("#installs", has_text="acme/tiny-llm").wait_for(timeout=5_000)
-    page.wait_for_timeout(1500)
-    assert page.locator("#job_card[data-status=completed]").count() == 1, "polling stopped on 286"
+    # Polling stops on 286: no card request after the completed one, over more than two poll intervals.
+    polls_at_completion = len(card_polls)
+    page.wait_for_timeout(2500)
+    assert len(card_polls) == polls_at_completion, "the job card kept polling after it completed"
+    assert polls_at_completion >= 2, card_polls  # it did poll while the install ran
+    assert page.locator("#job_card[data-status=completed]").count() == 1
     # Chromium logs every 4xx as a console error; the 422 of the invalid form is the expected one.
     assert [p for p in page.problems if "status of 422" not in p] == []
