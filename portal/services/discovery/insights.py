@@ -137,17 +137,20 @@ def build_insight(
     }
 
 
+def _config_or_error(client: HubClient, info: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The model's config.json at the listed revision, or why it is unavailable (the insight says so)."""
+    try:
+        return client.config_json(str(info["id"]), info.get("sha")), None
+    except PortalError as exc:
+        return None, f"config.json unavailable: {exc.message}"
+
+
 def _insight_for(client: HubClient, info: Mapping[str, Any], profiles: Sequence[GpuProfile], present: set[str]) -> Any:
     key = f"insight:{info.get('id')}@{info.get('sha')}:{_profiles_key(profiles, present)}:{vllm_registry.token()}"
     cached = client.cache.get(key)
     if isinstance(cached, dict):
         return cached
-    config: dict[str, Any] | None = None
-    error: str | None = None
-    try:
-        config = client.config_json(str(info["id"]), info.get("sha"))
-    except PortalError as exc:
-        error = f"config.json unavailable: {exc.message}"
+    config, error = _config_or_error(client, info)
     insight = build_insight(info, config, profiles, present, config_error=error)
     if error is None:
         client.cache.set(key, insight)
@@ -207,12 +210,7 @@ def model_detail(hf_id: str) -> dict[str, Any]:
     inv = inventory()
     all_profiles = app_profiles()
     _, present = fit_profiles(inv)
-    config: dict[str, Any] | None = None
-    config_error: str | None = None
-    try:
-        config = client.config_json(str(info["id"]), info.get("sha"))
-    except PortalError as exc:
-        config_error = f"config.json unavailable: {exc.message}"
+    config, config_error = _config_or_error(client, info)
     insight = build_insight(info, config, all_profiles, present, config_error=config_error)
     reports: list[dict[str, Any]] = []
     shape: ModelShape | None = None
