@@ -11,6 +11,7 @@ from portal import auth
 from portal.schemas.catalog_pr import CatalogEntryBody, CatalogPrBody, CatalogPrListArgs, CatalogPrListSchema
 from portal.schemas.common import JobEnvelopeSchema
 from portal.services import catalog_pr
+from portal.services import jobs as job_service
 
 blp = Blueprint("catalog_pr", __name__, description="Catalog changes as reviewed pull requests")
 
@@ -28,7 +29,7 @@ class CatalogPullRequest(MethodView):
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Queue the PR job; its result has `branch`, `file` and `pullRequest {number, url, htmlUrl, state}`."""
         job = catalog_pr.request_pull_request(body, actor=auth.current_actor())
-        return {"status": "queued", "job": job.to_dict(), "jobUrl": f"/jobs/{job.id}"}, 202
+        return job_service.job_envelope(job), 202
 
 
 @blp.route("/catalog/prs")

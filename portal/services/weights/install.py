@@ -193,7 +193,7 @@ def request_install(
         raise Conflict(
             f"an install into {relative} is already {running.status}",
             code="install_in_progress",
-            details={"job": running.to_dict(), "jobUrl": f"/jobs/{running.id}"},
+            details={k: v for k, v in job_service.job_envelope(running).items() if k != "status"},
         )
     if dest.exists() and not overwrite:
         raise Conflict(
@@ -242,9 +242,7 @@ def request_install(
         fields={"bytes_total": total, "files_total": len(manifest), "bytes_done": 0, "files_done": 0},
     )
     return {
-        "status": "queued",
-        "job": job.to_dict(),
-        "jobUrl": f"/jobs/{job.id}",
+        **job_service.job_envelope(job),
         "weightsInstallStatus": f"/weights/install/status/{job.id}",
         "target": relative,
         "revision": sha,
