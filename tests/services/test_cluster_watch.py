@@ -150,7 +150,7 @@ def test_view_comes_back_after_redis_restarts_empty(
     assert client.get("/active").json["status"] == "none"
     private_redis.start()  # empty: the lists are gone; the watcher's next heartbeat re-lists
     devcluster.add(NODE)
-    wait_for(lambda: _safe_names(app) >= {"venus", "gpu-l4-1", "late-node"}, timeout=10, what="the re-listed view")
+    wait_for(lambda: _safe_names(app) >= {"venus", "gpu-l4-1", "late-node"}, timeout=30, what="the re-listed view")
 
 
 def _safe_names(app: Flask) -> set[str]:
